@@ -1,0 +1,83 @@
+"""The types every part of replyguard speaks: statuses, decisions, actors, scores."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal, NewType
+from uuid import UUID
+
+CommentId = NewType("CommentId", UUID)
+SiteId = NewType("SiteId", str)
+
+#: Where a comment stands. ``pending`` until the model and the policy have spoken.
+Status = Literal["pending", "approved", "held", "rejected"]
+STATUSES: tuple[Status, ...] = ("pending", "approved", "held", "rejected")
+
+#: What the policy (or a moderator) can decide.
+Verdict = Literal["approved", "held", "rejected"]
+
+#: Who moved a comment: the service itself, the model and policy, or a named moderator.
+ActorKind = Literal["system", "model", "moderator"]
+
+#: Label name (Detoxify's names: toxicity, severe_toxicity, obscene, ...) to probability.
+Scores = Mapping[str, float]
+
+#: The main label; a model with a single output calls it this.
+MAIN_LABEL = "toxicity"
+
+#: Every label a Detoxify model can emit, in Detoxify's order.
+DETOXIFY_LABELS: tuple[str, ...] = (
+    "toxicity",
+    "severe_toxicity",
+    "obscene",
+    "threat",
+    "insult",
+    "identity_attack",
+    "sexual_explicit",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    """The model that produced a score: recorded with every score and decision."""
+
+    name: str
+    version: str
+
+
+@dataclass(frozen=True, slots=True)
+class Comment:
+    """A reader's comment as stored, with the latest scores and decision."""
+
+    id: CommentId
+    site_id: str
+    article_id: str
+    parent_id: CommentId | None
+    body: str
+    author_name: str
+    author_email: str | None
+    status: Status
+    created_at: datetime
+    status_changed_at: datetime
+    status_reason: str | None = None
+    scores: dict[str, float] | None = None
+    explanation: dict[str, Any] | None = None
+    article_title: str | None = None
+    article_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One status change: who moved the comment, from what to what, and why."""
+
+    id: int
+    comment_id: CommentId
+    from_status: Status | None
+    to_status: Status
+    actor_kind: ActorKind
+    actor: str
+    reason: str | None
+    explanation: dict[str, Any] | None
+    created_at: datetime

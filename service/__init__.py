@@ -1,0 +1,1 @@
+"""replyguard's running service: settings, the aiohttp app, stores (all SQL), workers, CLI."""

@@ -1,0 +1,560 @@
+"""The HTTP handlers: parse and validate, call a store, shape the answer. No SQL here.
+
+Three audiences: article pages and readers (public, CORS from the site's origins),
+moderators and admins (bearer tokens, per site), and operators (health, metrics).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Final, cast
+from uuid import UUID
+
+from aiohttp import web
+
+from moderation.domain import DETOXIFY_LABELS, STATUSES, AuditEntry, Comment, Status, Verdict
+from moderation.errors import FieldError
+from moderation.policy import Policy
+from service import keys
+from service.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
+from service.stores import NewComment, Principal, QueueOrder, Site, ThreadItem
+from service.validation import (
+    ARTICLE_ID,
+    SLUG,
+    Fields,
+    is_origin,
+    parse_uuid,
+    query_choice,
+    query_int,
+    read_json_object,
+)
+
+SITE_CACHE_SECONDS: Final = 2.0
+MAX_BULK_IDS: Final = 500
+CORS_HEADERS: Final = "Content-Type, Authorization, Idempotency-Key"
+
+routes = web.RouteTableDef()
+
+
+# --- helpers ----------------------------------------------------------------------------
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _path_site(request: web.Request) -> str:
+    site_id = request.match_info["site"]
+    if not SLUG.match(site_id):
+        raise NotFound(f"No site {site_id!r}.")
+    return site_id
+
+
+def _path_article(request: web.Request) -> str:
+    article_id = request.match_info["article"]
+    if not ARTICLE_ID.match(article_id):
+        raise InvalidInput(
+            [FieldError("article", "must be 1-200 letters, digits or . _ : / - characters")]
+        )
+    return article_id
+
+
+def _path_comment(request: web.Request) -> UUID:
+    comment_id = parse_uuid(request.match_info["comment"])
+    if comment_id is None:
+        raise NotFound("No such comment.")
+    return comment_id
+
+
+def _bearer(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+async def _principal(request: web.Request) -> Principal:
+    token = _bearer(request)
+    if token is None:
+        raise Unauthenticated("Send a moderator or admin token as 'Authorization: Bearer <token>'.")
+    principal = await request.app[keys.TOKENS].principal(token)
+    if principal is None:
+        raise Unauthenticated("That token is unknown or revoked.")
+    return principal
+
+
+def _require_admin(principal: Principal, site_id: str | None = None) -> None:
+    if principal.role != "admin":
+        raise Forbidden("This needs an admin token.")
+    if site_id is not None and not principal.may_see(site_id):
+        raise Forbidden(f"This admin token does not cover site {site_id!r}.")
+
+
+async def _site(request: web.Request, site_id: str) -> Site:
+    """The site, from a cache of a couple of seconds: the hot comment path reads it often."""
+    cache: dict[str, tuple[float, Site]] = request.app[keys.SITE_CACHE]
+    now = time.monotonic()
+    hit = cache.get(site_id)
+    if hit is not None and now - hit[0] < SITE_CACHE_SECONDS:
+        return hit[1]
+    site = await request.app[keys.SITES].get(site_id)
+    cache[site_id] = (now, site)
+    return site
+
+
+def _cors(request: web.Request, response: web.StreamResponse, site: Site) -> None:
+    origin = request.headers.get("Origin")
+    response.headers.add("Vary", "Origin")
+    if origin and origin in site.allowed_origins:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Access-Control-Expose-Headers"] = "Retry-After"
+
+
+def _comment_json(comment: Comment, parent: Comment | None = None) -> dict[str, Any]:
+    """A comment as moderators see it: everything, including why it is where it is."""
+    return {
+        "id": str(comment.id),
+        "site_id": comment.site_id,
+        "article": {
+            "id": comment.article_id,
+            "title": comment.article_title,
+            "url": comment.article_url,
+        },
+        "parent_id": str(comment.parent_id) if comment.parent_id else None,
+        "parent": None
+        if parent is None
+        else {
+            "id": str(parent.id),
+            "author_name": parent.author_name,
+            "body": parent.body,
+            "status": parent.status,
+        },
+        "body": comment.body,
+        "author_name": comment.author_name,
+        "author_email": comment.author_email,
+        "status": comment.status,
+        "status_reason": comment.status_reason,
+        "created_at": _iso(comment.created_at),
+        "status_changed_at": _iso(comment.status_changed_at),
+        "scores": comment.scores,
+        "explanation": comment.explanation,
+    }
+
+
+def _thread_json(item: ThreadItem) -> dict[str, Any]:
+    return {
+        "id": str(item.id),
+        "parent_id": str(item.parent_id) if item.parent_id else None,
+        "author_name": item.author_name,
+        "body": item.body,
+        "created_at": _iso(item.created_at),
+        "replies": [_thread_json(r) for r in item.replies],
+    }
+
+
+def _audit_json(entry: AuditEntry) -> dict[str, Any]:
+    return {
+        "id": entry.id,
+        "from_status": entry.from_status,
+        "to_status": entry.to_status,
+        "actor": {"kind": entry.actor_kind, "name": entry.actor},
+        "reason": entry.reason,
+        "explanation": entry.explanation,
+        "at": _iso(entry.created_at),
+    }
+
+
+def _private(data: Any, status: int = 200) -> web.Response:
+    response = web.json_response(data, status=status)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+# --- public: article pages and readers ---------------------------------------------------
+
+
+@routes.post("/v1/sites/{site}/articles/{article}/comments")
+async def post_comment(request: web.Request) -> web.Response:
+    settings = request.app[keys.SETTINGS]
+    site_id = _path_site(request)
+    article_id = _path_article(request)
+    data = await read_json_object(request, settings.max_request_bytes)
+    site = await _site(request, site_id)
+    f = Fields(data)
+    f.only(("body", "author_name", "author_email", "parent_id", "article_url", "article_title"))
+    body = f.text(
+        "body",
+        required=True,
+        max_chars=settings.max_body_chars,
+        max_bytes=settings.max_body_bytes,
+        multiline=True,
+    )
+    author_name = f.text("author_name", required=True, max_chars=settings.max_name_chars)
+    new = NewComment(
+        site_id=site.id,
+        article_id=article_id,
+        body=body or "",
+        author_name=author_name or "",
+        author_email=f.email("author_email"),
+        parent_id=cast(Any, f.uuid("parent_id")),
+        article_url=f.url("article_url"),
+        article_title=f.text("article_title", max_chars=300),
+    )
+    f.done()
+    submitted = await request.app[keys.COMMENTS].submit(new)
+    request.app[keys.METRICS].inc(
+        "replyguard_comments_accepted_total", "Comments accepted (202).", site=site.id
+    )
+    response = _private(
+        {
+            "id": str(submitted.id),
+            "status": "pending",
+            "author_token": submitted.author_token,
+            "created_at": _iso(submitted.created_at),
+            "links": {"status": f"/v1/comments/{submitted.id}"},
+        },
+        status=202,
+    )
+    response.headers["Location"] = f"/v1/comments/{submitted.id}"
+    _cors(request, response, site)
+    return response
+
+
+@routes.get("/v1/sites/{site}/articles/{article}/comments")
+async def get_thread(request: web.Request) -> web.Response:
+    site = await _site(request, _path_site(request))
+    article_id = _path_article(request)
+    limit = query_int(request, "limit", default=20, low=1, high=100)
+    page = await request.app[keys.COMMENTS].thread(
+        site.id, article_id, cursor=request.query.get("cursor") or None, limit=limit
+    )
+    response = web.json_response(
+        {"items": [_thread_json(i) for i in page.items], "next_cursor": page.next_cursor}
+    )
+    # Public and the same for everyone: a short shared cache absorbs a front-page spike.
+    response.headers["Cache-Control"] = "public, max-age=5"
+    _cors(request, response, site)
+    return response
+
+
+@routes.route("OPTIONS", "/v1/sites/{site}/articles/{article}/comments")
+async def preflight_thread(request: web.Request) -> web.Response:
+    site = await _site(request, _path_site(request))
+    return _preflight(request, site, "GET, POST")
+
+
+@routes.route("OPTIONS", "/v1/comments/{comment}")
+async def preflight_comment(request: web.Request) -> web.Response:
+    comment = await request.app[keys.COMMENTS].get(_path_comment(request))
+    site = await _site(request, comment.site_id)
+    return _preflight(request, site, "GET")
+
+
+def _preflight(request: web.Request, site: Site, methods: str) -> web.Response:
+    response = web.Response(status=204)
+    _cors(request, response, site)
+    if "Access-Control-Allow-Origin" in response.headers:
+        response.headers["Access-Control-Allow-Methods"] = methods
+        response.headers["Access-Control-Allow-Headers"] = CORS_HEADERS
+        response.headers["Access-Control-Max-Age"] = "600"
+    return response
+
+
+@routes.get("/v1/comments/{comment}")
+async def get_comment(request: web.Request) -> web.Response:
+    """For its author (the token from submission) or a moderator of its site."""
+    comment_id = _path_comment(request)
+    token = _bearer(request)
+    if token is None:
+        raise Unauthenticated(
+            "Send the author_token from submission, or a moderator token, as a Bearer token."
+        )
+    store = request.app[keys.COMMENTS]
+    if token.startswith("rga_"):
+        comment = await store.get_for_author(comment_id, token)
+        response = _private(
+            {
+                "id": str(comment.id),
+                "status": comment.status,
+                "body": comment.body,
+                "author_name": comment.author_name,
+                "parent_id": str(comment.parent_id) if comment.parent_id else None,
+                "site_id": comment.site_id,
+                "article_id": comment.article_id,
+                "created_at": _iso(comment.created_at),
+                "status_changed_at": _iso(comment.status_changed_at),
+            }
+        )
+        _cors(request, response, await _site(request, comment.site_id))
+        return response
+    principal = await _principal(request)
+    comment = await store.get(comment_id)
+    if not principal.may_see(comment.site_id):
+        raise NotFound("No such comment.")
+    parent = None
+    if comment.parent_id is not None:
+        parent = (await store.get_many([comment.parent_id])).get(comment.parent_id)
+    return _private(_comment_json(comment, parent))
+
+
+# --- moderators ---------------------------------------------------------------------------
+
+
+@routes.get("/v1/queue")
+async def get_queue(request: web.Request) -> web.Response:
+    principal = await _principal(request)
+    site_id = request.query.get("site") or None
+    if site_id is not None and not SLUG.match(site_id):
+        raise NotFound(f"No site {site_id!r}.")
+    status = cast(Status, query_choice(request, "status", STATUSES, "held"))
+    order = cast(QueueOrder, query_choice(request, "order", ("oldest", "score"), "oldest"))
+    label = query_choice(request, "label", DETOXIFY_LABELS, None)
+    limit = query_int(request, "limit", default=50, low=1, high=200)
+    store = request.app[keys.COMMENTS]
+    page = await store.queue(
+        principal,
+        status=status,
+        site_id=site_id,
+        label=label,
+        order=order,
+        cursor=request.query.get("cursor") or None,
+        limit=limit,
+    )
+    parents = await store.get_many(c.parent_id for c in page.items if c.parent_id)
+    items = [
+        _comment_json(c, parents.get(c.parent_id) if c.parent_id else None) for c in page.items
+    ]
+    return _private({"items": items, "next_cursor": page.next_cursor})
+
+
+def _decision_fields(
+    data: Mapping[str, Any], extra: tuple[str, ...] = ()
+) -> tuple[Fields, Verdict | None, str | None]:
+    f = Fields(data)
+    f.only(("action", "reason", *extra))
+    action = f.choice("action", ("approve", "reject"), required=True)
+    reason = f.text("reason", max_chars=500)
+    verdict: Verdict | None = None
+    if action is not None:
+        verdict = "approved" if action == "approve" else "rejected"
+    return f, verdict, reason
+
+
+@routes.post("/v1/comments/{comment}/decision")
+async def post_decision(request: web.Request) -> web.Response:
+    principal = await _principal(request)
+    comment_id = _path_comment(request)
+    data = await read_json_object(request, request.app[keys.SETTINGS].max_request_bytes)
+    f, verdict, reason = _decision_fields(data)
+    f.done()
+    assert verdict is not None
+    results, missing = await request.app[keys.COMMENTS].decide(
+        principal, [comment_id], verdict, reason
+    )
+    if missing:
+        raise NotFound("No such comment.")
+    result = results[0]
+    return _private({"id": str(result.id), "status": result.status, "changed": result.changed})
+
+
+@routes.post("/v1/decisions")
+async def post_decisions(request: web.Request) -> web.Response:
+    principal = await _principal(request)
+    data = await read_json_object(request, request.app[keys.SETTINGS].max_request_bytes)
+    f, verdict, reason = _decision_fields(data, ("ids",))
+    raw_ids = f.raw("ids")
+    ids: list[UUID] = []
+    if not isinstance(raw_ids, list) or not 1 <= len(raw_ids) <= MAX_BULK_IDS:
+        f.problem("ids", f"must be a list of 1-{MAX_BULK_IDS} comment ids")
+    else:
+        for i, raw in enumerate(raw_ids):
+            parsed = parse_uuid(raw)
+            if parsed is None:
+                f.problem(f"ids[{i}]", "must be a comment id (a UUID)")
+            else:
+                ids.append(parsed)
+    f.done()
+    assert verdict is not None
+    results, missing = await request.app[keys.COMMENTS].decide(principal, ids, verdict, reason)
+    return _private(
+        {
+            "items": [{"id": str(r.id), "status": r.status, "changed": r.changed} for r in results],
+            "not_found": [str(m) for m in missing],
+        }
+    )
+
+
+@routes.get("/v1/comments/{comment}/audit")
+async def get_audit(request: web.Request) -> web.Response:
+    principal = await _principal(request)
+    store = request.app[keys.COMMENTS]
+    comment = await store.get(_path_comment(request))
+    if not principal.may_see(comment.site_id):
+        raise NotFound("No such comment.")
+    entries = await store.audit(comment.id)
+    return _private({"items": [_audit_json(e) for e in entries], "next_cursor": None})
+
+
+# --- admins -------------------------------------------------------------------------------
+
+
+def _site_json(site: Site) -> dict[str, Any]:
+    return {
+        "id": site.id,
+        "name": site.name,
+        "allowed_origins": list(site.allowed_origins),
+        "policy": site.policy.to_json(),
+        "policy_version": site.policy.version,
+        "created_at": _iso(site.created_at),
+        "updated_at": _iso(site.updated_at),
+    }
+
+
+@routes.put("/v1/sites/{site}")
+async def put_site(request: web.Request) -> web.Response:
+    principal = await _principal(request)
+    site_id = request.match_info["site"]
+    _require_admin(principal, site_id)
+    if not SLUG.match(site_id):
+        raise InvalidInput(
+            [
+                FieldError(
+                    "site",
+                    "must be 1-63 lowercase letters, digits, - or _, "
+                    "starting with a letter or digit",
+                )
+            ]
+        )
+    data = await read_json_object(request, request.app[keys.SETTINGS].max_request_bytes)
+    f = Fields(data)
+    f.only(("name", "allowed_origins", "policy"))
+    name = f.text("name", required=True, max_chars=200)
+    origins = f.raw("allowed_origins")
+    if origins is None:
+        origins = []
+    if not isinstance(origins, list) or len(origins) > 50:
+        f.problem("allowed_origins", "must be a list of at most 50 origins")
+        origins = []
+    for i, origin in enumerate(origins):
+        if not isinstance(origin, str) or not is_origin(origin):
+            f.problem(f"allowed_origins[{i}]", "must be an origin like https://news.example")
+    policy = Policy()
+    try:
+        policy = Policy.from_json(f.raw("policy") or {})
+    except InvalidInput as error:
+        f.errors.extend(error.errors)
+    f.done()
+    site, created = await request.app[keys.SITES].put(
+        site_id,
+        name=name or site_id,
+        allowed_origins=[o.rstrip("/") for o in origins],
+        policy=policy,
+    )
+    request.app[keys.SITE_CACHE].pop(site_id, None)
+    return _private(_site_json(site), status=201 if created else 200)
+
+
+@routes.get("/v1/sites/{site}")
+async def get_site(request: web.Request) -> web.Response:
+    principal = await _principal(request)
+    site_id = _path_site(request)
+    if not principal.may_see(site_id):
+        raise NotFound(f"No site {site_id!r}.")
+    return _private(_site_json(await request.app[keys.SITES].get(site_id)))
+
+
+@routes.put("/v1/sites/{site}/articles/{article}/policy")
+async def put_article_policy(request: web.Request) -> web.Response:
+    """Override any of the site's policy fields for one article, optionally until a time."""
+    principal = await _principal(request)
+    site_id = _path_site(request)
+    _require_admin(principal, site_id)
+    article_id = _path_article(request)
+    site = await request.app[keys.SITES].get(site_id)
+    data = await read_json_object(request, request.app[keys.SETTINGS].max_request_bytes)
+    f = Fields(data)
+    f.only(("policy_override", "until"))
+    override = f.raw("policy_override")
+    if override is not None:
+        try:
+            site.policy.with_override(override)
+        except InvalidInput as error:
+            f.errors.extend(error.errors)
+    until_raw = f.text("until", max_chars=40)
+    until = None
+    if until_raw is not None:
+        try:
+            until = datetime.fromisoformat(until_raw)
+            if until.tzinfo is None:
+                raise ValueError
+        except ValueError:
+            f.problem("until", "must be an ISO 8601 time with a UTC offset")
+    f.done()
+    version = await request.app[keys.SITES].set_article_override(
+        site_id, article_id, override, until
+    )
+    return _private(
+        {
+            "site_id": site_id,
+            "article_id": article_id,
+            "policy_override": override,
+            "until": _iso(until),
+            "override_version": version,
+        }
+    )
+
+
+# --- operations ---------------------------------------------------------------------------
+
+
+@routes.get("/healthz")
+async def healthz(request: web.Request) -> web.Response:
+    """The process is up. Says nothing of the database: that is /readyz."""
+    return web.json_response({"status": "ok"})
+
+
+@routes.get("/readyz")
+async def readyz(request: web.Request) -> web.Response:
+    settings = request.app[keys.SETTINGS]
+    checks: dict[str, Any] = {}
+    ready = True
+    try:
+        health = await request.app[keys.HEALTH].check(settings.worker_stale_after)
+        checks["database"] = "ok"
+        schema_ok = health["schema_version"] is not None
+        checks["schema"] = f"version {health['schema_version']}" if schema_ok else "missing"
+        checks["scorers"] = health["live_scorers"]
+        ready = schema_ok and health["live_scorers"] > 0
+    except Exception as error:
+        checks["database"] = f"unreachable: {type(error).__name__}"
+        ready = False
+    response = web.json_response(
+        {"status": "ready" if ready else "not ready", "checks": checks},
+        status=200 if ready else 503,
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@routes.get("/metrics")
+async def metrics(request: web.Request) -> web.Response:
+    gauges: dict[str, tuple[str, float]] = {}
+    try:
+        stats = await request.app[keys.JOBS].stats()
+        gauges = {
+            "replyguard_scoring_jobs_queued": ("Scoring jobs waiting.", stats["queued"]),
+            "replyguard_scoring_jobs_running": ("Scoring jobs leased.", stats["running"]),
+            "replyguard_scoring_jobs_failed": ("Jobs out of attempts.", stats["failed"]),
+            "replyguard_oldest_pending_seconds": (
+                "Age of the oldest unscored comment.",
+                stats["oldest_age"],
+            ),
+            "replyguard_database_up": ("1 if the database answered.", 1.0),
+        }
+    except Exception:
+        gauges = {"replyguard_database_up": ("1 if the database answered.", 0.0)}
+    text = request.app[keys.METRICS].render(gauges)
+    return web.Response(text=text, content_type="text/plain", charset="utf-8")

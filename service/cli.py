@@ -1,0 +1,293 @@
+"""The ``replyguard`` command: serve, web, worker, create-token, and the model commands."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from service import logs
+from service.settings import Settings, SettingsError, load_settings
+
+log = logging.getLogger("replyguard")
+
+
+def _database(settings: Settings) -> Settings:
+    """The settings with a database URL: DATABASE_URL, or the embedded server's."""
+    if settings.database_url is not None:
+        return settings
+    from service.db import embedded_database
+
+    return settings.with_database(embedded_database(settings.data_dir))
+
+
+async def _prepare(settings: Settings) -> None:
+    """Apply the schema (idempotent, safe from several processes at once)."""
+    from service.db import apply_schema, create_engine
+
+    engine = create_engine(settings, pool_size=1)
+    try:
+        await apply_schema(engine)
+    finally:
+        await engine.dispose()
+
+
+# --- web ----------------------------------------------------------------------------------
+
+
+def cmd_web(args: argparse.Namespace) -> int:
+    settings: Settings = args.settings
+    from aiohttp import web
+
+    from service.app import create_app
+
+    settings = _database(settings)
+    asyncio.run(_prepare(settings))
+    host = args.host or settings.host
+    port = args.port if args.port is not None else settings.port
+    log.info("web listening on http://%s:%d (database: %s)", host, port, settings.database_display)
+    # run_app stops accepting on SIGTERM/SIGINT and lets in-flight requests finish.
+    web.run_app(
+        create_app(settings),
+        host=host,
+        port=port,
+        shutdown_timeout=settings.shutdown_timeout,
+        print=None,
+        access_log=logging.getLogger("aiohttp.access"),
+        reuse_port=args.reuse_port,
+    )
+    return 0
+
+
+# --- worker -------------------------------------------------------------------------------
+
+
+async def _run_worker(settings: Settings) -> None:
+    from moderation.detox import load_scorer
+    from service.db import apply_schema, create_engine
+    from service.worker import ScoringWorker
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    engine = create_engine(settings, pool_size=3)
+    try:
+        await apply_schema(engine)
+        started = time.perf_counter()
+        scorer = await asyncio.to_thread(
+            load_scorer,
+            settings.model,
+            model_dir=settings.models_path,
+            threads=settings.scorer_threads,
+            precision=settings.scorer_precision,
+        )
+        log.info(
+            "model %s@%s loaded in %.1fs (labels: %s)",
+            scorer.model.name,
+            scorer.model.version,
+            time.perf_counter() - started,
+            ", ".join(scorer.labels),
+        )
+        await ScoringWorker(settings, engine, scorer).run(stop)
+    finally:
+        await engine.dispose()
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    settings: Settings = args.settings
+    asyncio.run(_run_worker(_database(settings)))
+    return 0
+
+
+# --- serve: web and workers in one process tree ------------------------------------------
+
+
+def _child(role: str, extra: Sequence[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "service", role, *extra], env=env)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    settings: Settings = args.settings
+    """Start the database if needed, then a web process and N workers; restart any that die."""
+    settings = _database(settings)
+    asyncio.run(_prepare(settings))
+    asyncio.run(_announce(settings))
+    assert settings.database_url is not None
+    env = {**os.environ, "DATABASE_URL": settings.database_url}
+    host = args.host or settings.host
+    port = args.port if args.port is not None else settings.port
+    specs: list[tuple[str, list[str]]] = [("web", ["--host", host, "--port", str(port)])]
+    specs += [("worker", [])] * settings.worker_processes
+
+    stopping = False
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    children = [_child(role, extra, env) for role, extra in specs]
+    restarts = [0.0] * len(children)
+    print(f"replyguard is starting on http://{host}:{port} (Ctrl-C stops it)", flush=True)
+    while not stopping:
+        time.sleep(0.2)
+        for i, child in enumerate(children):
+            if child.poll() is None or stopping:
+                continue
+            role, extra = specs[i]
+            # Back off a crash loop, but keep trying: the queue waits in PostgreSQL.
+            wait = 1.0 if time.monotonic() - restarts[i] > 30 else 5.0
+            log.error(
+                "%s (pid %d) exited with %s; restarting in %.0fs",
+                role,
+                child.pid,
+                child.returncode,
+                wait,
+            )
+            time.sleep(wait)
+            restarts[i] = time.monotonic()
+            children[i] = _child(role, extra, env)
+    log.info("stopping: asking %d processes to finish", len(children))
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + settings.shutdown_timeout + 5
+    for child in children:
+        try:
+            child.wait(timeout=max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            log.warning("pid %d did not stop in time; killing it", child.pid)
+            child.kill()
+            child.wait()
+    return 0
+
+
+async def _announce(settings: Settings) -> None:
+    """On a first start, say how to get in."""
+    from service.db import create_engine
+    from service.stores import TokenStore
+
+    engine = create_engine(settings, pool_size=1)
+    try:
+        admins = await TokenStore(engine).admin_count()
+    finally:
+        await engine.dispose()
+    if admins == 0:
+        where = (
+            ""
+            if os.environ.get("DATABASE_URL")
+            else (f" (run it from this folder, or with REPLYGUARD_DATA_DIR={settings.data_dir})")
+        )
+        print(
+            "No admin token exists yet. Make one with:\n"
+            f"    replyguard create-token --role admin{where}\n"
+            "then create a site: PUT /v1/sites/{site} with 'Authorization: Bearer <token>'.",
+            flush=True,
+        )
+
+
+# --- tokens -------------------------------------------------------------------------------
+
+
+async def _create_token(settings: Settings, role: str, sites: list[str], label: str) -> str:
+    from service.db import apply_schema, create_engine
+    from service.stores import TokenStore
+
+    engine = create_engine(settings, pool_size=1)
+    try:
+        await apply_schema(engine)
+        return await TokenStore(engine).create(
+            "admin" if role == "admin" else "moderator", sites or None, label
+        )
+    finally:
+        await engine.dispose()
+
+
+def cmd_create_token(args: argparse.Namespace) -> int:
+    settings: Settings = args.settings
+    from service.validation import SLUG
+
+    sites: list[str] = args.site or []
+    bad = [s for s in sites if not SLUG.match(s)]
+    if bad:
+        print(f"error: not a site id: {', '.join(bad)}", file=sys.stderr)
+        return 2
+    if args.role == "moderator" and not sites:
+        print("error: a moderator token needs --site SITE (repeat for several)", file=sys.stderr)
+        return 2
+    token = asyncio.run(_create_token(_database(settings), args.role, sites, args.label))
+    scope = "every site" if not sites else ", ".join(sites)
+    print(f"Created a {args.role} token for {scope}. It is shown once; only its hash is stored:")
+    print(token)
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    settings: Settings = args.settings
+    asyncio.run(_prepare(_database(settings)))
+    print("schema applied")
+    return 0
+
+
+# --- entry point --------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="replyguard",
+        description="Comment moderation for news sites. Configuration comes from the "
+        "environment (DATABASE_URL, REPLYGUARD_*): see the README.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    for name, func, text in (
+        ("serve", cmd_serve, "web server and scoring workers in one process tree"),
+        ("web", cmd_web, "the web server alone (any number of replicas)"),
+    ):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("--host", default=None, help="address to listen on (REPLYGUARD_HOST)")
+        p.add_argument("--port", type=int, default=None, help="port (REPLYGUARD_PORT)")
+        if name == "web":
+            p.add_argument(
+                "--reuse-port", action="store_true", help="share the port (SO_REUSEPORT)"
+            )
+        p.set_defaults(func=func)
+    sub.add_parser("worker", help="a scoring worker alone (any number)").set_defaults(
+        func=cmd_worker
+    )
+    p = sub.add_parser("create-token", help="make a moderator or admin API token")
+    p.add_argument("--role", choices=("admin", "moderator"), required=True)
+    p.add_argument("--site", action="append", help="a site the token covers (repeatable)")
+    p.add_argument("--label", default="", help="a name for audit trails, e.g. the person's")
+    p.set_defaults(func=cmd_create_token)
+    sub.add_parser("migrate", help="apply schema.sql to the database").set_defaults(
+        func=cmd_migrate
+    )
+
+    from service.cli_model import add_model_commands
+
+    add_model_commands(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    logs.configure(settings.log_level, settings.log_format, args.command)
+    args.settings = settings
+    result: int = args.func(args)
+    return result

@@ -1,0 +1,116 @@
+"""Connections to PostgreSQL: the engine, the schema, the embedded server, and outage detection."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Final
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SCHEMA_PATH: Final = Path(__file__).resolve().parent.parent / "schema.sql"
+SCHEMA_VERSION: Final = 1
+#: Any constant will do; it serialises concurrent schema application across processes.
+_SCHEMA_LOCK_KEY: Final = 0x7265706C79  # "reply"
+
+
+def plain_url(url: str) -> str:
+    """The URL in the ``postgresql://`` form asyncpg and psql take."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(scheme="postgresql"))
+
+
+def sqlalchemy_url(url: str) -> str:
+    """The URL in the ``postgresql+asyncpg://`` form SQLAlchemy needs."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(scheme="postgresql+asyncpg"))
+
+
+def create_engine(settings: Settings, *, pool_size: int | None = None) -> AsyncEngine:
+    """An engine whose connections time out slow statements and survive server restarts."""
+    if settings.database_url is None:
+        raise RuntimeError("create_engine needs a database URL; start the embedded one first")
+    return create_async_engine(
+        sqlalchemy_url(settings.database_url),
+        pool_size=pool_size or settings.db_pool_size,
+        max_overflow=0,
+        pool_timeout=5,
+        # A restarted server leaves dead connections in the pool: test each before use.
+        pool_pre_ping=True,
+        connect_args={
+            "timeout": 5,
+            "command_timeout": 30,
+            "server_settings": {
+                "application_name": "replyguard",
+                "statement_timeout": str(settings.statement_timeout_ms),
+            },
+        },
+    )
+
+
+async def apply_schema(engine: AsyncEngine) -> None:
+    """Apply ``schema.sql``; safe to run from many processes at once, and on every start."""
+    script = SCHEMA_PATH.read_text(encoding="utf-8")
+    async with engine.begin() as conn:
+        raw = await conn.get_raw_connection()
+        driver: Any = raw.driver_connection
+        await driver.execute("SELECT pg_advisory_xact_lock($1)", _SCHEMA_LOCK_KEY)
+        # A multi-statement script must go through the simple query protocol.
+        await driver.execute(script)
+    log.info("schema applied (version %d)", SCHEMA_VERSION)
+
+
+def embedded_database(data_dir: Path) -> str:
+    """Start (or join) the embedded PostgreSQL under ``data_dir`` and return its URL.
+
+    The server runs on a Unix socket inside the data folder; any process that calls this
+    with the same folder reaches the same server, and the last one to exit stops it.
+    """
+    # pgserver computes its lock and socket folders at import time from XDG_RUNTIME_DIR;
+    # set one every process agrees on before importing it.
+    os.environ.setdefault(
+        "XDG_RUNTIME_DIR", str(Path(tempfile.gettempdir()) / f"replyguard-runtime-{os.getuid()}")
+    )
+    Path(os.environ["XDG_RUNTIME_DIR"]).mkdir(mode=0o700, parents=True, exist_ok=True)
+    from pgserver.postgres_server import get_server
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    pgdata = (data_dir / "postgres").resolve()
+    log.info("starting the embedded PostgreSQL in %s", pgdata)
+    server = get_server(pgdata, cleanup_mode="stop")
+    uri: str = server.get_uri()
+    return uri
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """Whether ``error`` means "the database cannot be reached" (answer 503), not a bug."""
+    if isinstance(error, sa_exc.DBAPIError):
+        if error.connection_invalidated:
+            return True
+        error = error.orig if error.orig is not None else error
+        # SQLAlchemy's adapter wraps asyncpg's own exception one level further down.
+        error = getattr(error, "__cause__", None) or error
+    if isinstance(error, sa_exc.TimeoutError | sa_exc.InterfaceError):
+        return True
+    return isinstance(
+        error,
+        OSError
+        | asyncio.TimeoutError
+        | asyncpg.CannotConnectNowError
+        | asyncpg.ConnectionDoesNotExistError
+        | asyncpg.InterfaceError
+        | asyncpg.AdminShutdownError
+        | asyncpg.CrashShutdownError
+        | asyncpg.TooManyConnectionsError
+        | asyncpg.QueryCanceledError,
+    )

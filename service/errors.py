@@ -1,0 +1,72 @@
+"""Every error replyguard raises on purpose, and the HTTP status each one maps to.
+
+    ReplyguardError                      (moderation.errors)
+    ├── InvalidInput          422        a field breaks the contract; lists every field
+    │   ├── InvalidPolicy     422        (moderation.errors)
+    │   └── BadRequest        400        the body is not JSON, or not an object
+    ├── Unauthenticated       401        no bearer token, or one we do not know
+    ├── Forbidden             403        a known token without the role for this
+    ├── NotFound              404        no such thing, or not one the caller may know of
+    ├── Conflict              409        the state forbids it right now
+    ├── PayloadTooLarge       413
+    ├── UnsupportedMediaType  415
+    └── Unavailable           503        the database cannot be reached; retry later
+
+The web layer turns each into ``application/problem+json`` in one middleware
+(``service.web.problems``); nothing else builds error responses.
+"""
+
+from __future__ import annotations
+
+from moderation.errors import FieldError, InvalidInput, InvalidPolicy, ReplyguardError
+
+__all__ = [
+    "BadRequest",
+    "Conflict",
+    "FieldError",
+    "Forbidden",
+    "InvalidInput",
+    "InvalidPolicy",
+    "NotFound",
+    "PayloadTooLarge",
+    "ReplyguardError",
+    "Unauthenticated",
+    "Unavailable",
+    "UnsupportedMediaType",
+]
+
+
+class BadRequest(InvalidInput):
+    """The request body cannot be read as a JSON object."""
+
+
+class Unauthenticated(ReplyguardError):
+    """No credentials, or credentials that match nothing."""
+
+
+class Forbidden(ReplyguardError):
+    """Valid credentials that do not grant this action."""
+
+
+class NotFound(ReplyguardError):
+    """Nothing there, or nothing the caller may learn exists."""
+
+
+class Conflict(ReplyguardError):
+    """The resource's current state does not allow the request."""
+
+
+class PayloadTooLarge(ReplyguardError):
+    """The request is larger than the configured limit."""
+
+
+class UnsupportedMediaType(ReplyguardError):
+    """The request is not ``application/json``."""
+
+
+class Unavailable(ReplyguardError):
+    """A dependency (PostgreSQL) cannot be reached; the client should retry."""
+
+    def __init__(self, detail: str, retry_after: int = 5) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after

@@ -1,0 +1,399 @@
+"""Every SQL statement replyguard runs, each named and saying why it is shaped as it is.
+
+Changing a query means opening this file. Stores (``service.stores``) run these and turn
+rows into domain objects; nothing else in the service writes SQL.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from sqlalchemy import TextClause, text
+
+# --- sites and articles -----------------------------------------------------------------
+
+GET_SITE: Final[TextClause] = text(
+    """
+    SELECT id, name, allowed_origins, policy, policy_version, created_at, updated_at
+    FROM sites WHERE id = :site_id
+    """
+)
+
+# Insert or update; the policy version only grows when the policy itself changes, so
+# re-sending the same site does not make past decisions look stale.
+UPSERT_SITE: Final[TextClause] = text(
+    """
+    INSERT INTO sites AS s (id, name, allowed_origins, policy)
+    VALUES (:site_id, :name, :origins, CAST(:policy AS jsonb))
+    ON CONFLICT (id) DO UPDATE SET
+        name = EXCLUDED.name,
+        allowed_origins = EXCLUDED.allowed_origins,
+        policy = EXCLUDED.policy,
+        policy_version = s.policy_version
+            + CASE WHEN s.policy = EXCLUDED.policy THEN 0 ELSE 1 END,
+        updated_at = now()
+    RETURNING id, name, allowed_origins, policy, policy_version, created_at, updated_at,
+              (xmax = 0) AS created
+    """
+)
+
+UPSERT_ARTICLE_OVERRIDE: Final[TextClause] = text(
+    """
+    INSERT INTO articles AS a (site_id, id, policy_override, override_until, override_version)
+    VALUES (:site_id, :article_id, CAST(:override AS jsonb), :until, 1)
+    ON CONFLICT (site_id, id) DO UPDATE SET
+        policy_override = EXCLUDED.policy_override,
+        override_until = EXCLUDED.override_until,
+        override_version = a.override_version + 1
+    RETURNING site_id, id, policy_override, override_until, override_version
+    """
+)
+
+# --- comments ---------------------------------------------------------------------------
+
+# One statement, so one round trip, writes the article (first comment only), the comment,
+# its scoring job and its first audit row. The parent must be a comment of the same
+# article; if not, no row comes back and the caller rolls the whole thing back.
+# ON CONFLICT DO NOTHING takes no row lock, so a hot article does not serialise its comments.
+INSERT_COMMENT: Final[TextClause] = text(
+    """
+    WITH article AS (
+        INSERT INTO articles (site_id, id, url, title)
+        VALUES (:site_id, :article_id, :article_url, :article_title)
+        ON CONFLICT (site_id, id) DO NOTHING
+    ),
+    comment AS (
+        INSERT INTO comments (site_id, article_id, parent_id, body, author_name,
+                              author_email, author_token_hash)
+        SELECT :site_id, :article_id, :parent_id, :body, :author_name, :author_email,
+               :token_hash
+        WHERE CAST(:parent_id AS uuid) IS NULL OR EXISTS (
+            SELECT 1 FROM comments p
+            WHERE p.id = :parent_id AND p.site_id = :site_id AND p.article_id = :article_id)
+        RETURNING id, created_at
+    ),
+    job AS (
+        INSERT INTO scoring_jobs (comment_id) SELECT id FROM comment
+    ),
+    audit AS (
+        INSERT INTO audit_log (comment_id, site_id, from_status, to_status, actor_kind, actor,
+                               reason)
+        SELECT id, :site_id, NULL, 'pending', 'system', 'system', 'submitted' FROM comment
+    )
+    SELECT id, created_at FROM comment
+    """
+)
+
+_COMMENT_COLUMNS: Final = """
+    c.id, c.site_id, c.article_id, c.parent_id, c.body, c.author_name, c.author_email,
+    c.status, c.created_at, c.status_changed_at, c.status_reason, c.scores, c.explanation,
+    a.title AS article_title, a.url AS article_url
+"""
+
+GET_COMMENT: Final[TextClause] = text(
+    f"""
+    SELECT {_COMMENT_COLUMNS}
+    FROM comments c JOIN articles a ON a.site_id = c.site_id AND a.id = c.article_id
+    WHERE c.id = :comment_id
+    """
+)
+
+GET_COMMENTS: Final[TextClause] = text(
+    f"""
+    SELECT {_COMMENT_COLUMNS}
+    FROM comments c JOIN articles a ON a.site_id = c.site_id AND a.id = c.article_id
+    WHERE c.id = ANY(CAST(:comment_ids AS uuid[]))
+    """
+)
+
+GET_COMMENT_TOKEN_HASH: Final[TextClause] = text(
+    "SELECT author_token_hash FROM comments WHERE id = :comment_id"
+)
+
+# Top-level approved comments of an article, a page at a time (keyset on created_at, id).
+THREAD_PAGE: Final[TextClause] = text(
+    """
+    SELECT id, parent_id, author_name, body, created_at
+    FROM comments
+    WHERE site_id = :site_id AND article_id = :article_id AND status = 'approved'
+      AND parent_id IS NULL
+      AND (CAST(:after_ts AS timestamptz) IS NULL
+           OR (created_at, id) > (CAST(:after_ts AS timestamptz), CAST(:after_id AS uuid)))
+    ORDER BY created_at, id
+    LIMIT :limit
+    """
+)
+
+# Every approved reply below the page's comments. A reply whose parent is not approved is
+# not shown: readers cannot see what it answers.
+THREAD_REPLIES: Final[TextClause] = text(
+    """
+    WITH RECURSIVE tree AS (
+        SELECT id, parent_id, author_name, body, created_at, 1 AS depth
+        FROM comments
+        WHERE parent_id = ANY(CAST(:roots AS uuid[])) AND status = 'approved'
+        UNION ALL
+        SELECT c.id, c.parent_id, c.author_name, c.body, c.created_at, t.depth + 1
+        FROM comments c JOIN tree t ON c.parent_id = t.id
+        WHERE c.status = 'approved' AND t.depth < :max_depth
+    )
+    SELECT id, parent_id, author_name, body, created_at FROM tree
+    ORDER BY created_at, id
+    LIMIT :limit
+    """
+)
+
+# --- the moderators' queue --------------------------------------------------------------
+
+# Keyset pagination in either order. "score" sorts by the chosen label's score, or by the
+# highest label when none is chosen; a label filter keeps comments on which that label
+# fired (held or rejected by it).
+QUEUE_PAGE_OLDEST: Final[TextClause] = text(
+    f"""
+    SELECT {_COMMENT_COLUMNS}
+    FROM comments c JOIN articles a ON a.site_id = c.site_id AND a.id = c.article_id
+    WHERE c.status = :status
+      AND (CAST(:sites AS text[]) IS NULL OR c.site_id = ANY(CAST(:sites AS text[])))
+      AND (CAST(:label AS text) IS NULL
+           OR c.explanation->'labels' @> CAST(:label_fired AS jsonb)
+           OR c.explanation->'labels' @> CAST(:label_rejected AS jsonb))
+      AND (CAST(:after_ts AS timestamptz) IS NULL
+           OR (c.created_at, c.id) > (CAST(:after_ts AS timestamptz), CAST(:after_id AS uuid)))
+    ORDER BY c.created_at, c.id
+    LIMIT :limit
+    """
+)
+
+QUEUE_PAGE_SCORE: Final[TextClause] = text(
+    f"""
+    SELECT * FROM (
+        SELECT {_COMMENT_COLUMNS},
+               COALESCE(CASE WHEN CAST(:label AS text) IS NULL THEN c.max_score
+                             ELSE CAST(c.scores->>CAST(:label AS text) AS float8) END, 0)
+                   AS sort_key
+        FROM comments c JOIN articles a ON a.site_id = c.site_id AND a.id = c.article_id
+        WHERE c.status = :status
+          AND (CAST(:sites AS text[]) IS NULL OR c.site_id = ANY(CAST(:sites AS text[])))
+          AND (CAST(:label AS text) IS NULL
+               OR c.explanation->'labels' @> CAST(:label_fired AS jsonb)
+               OR c.explanation->'labels' @> CAST(:label_rejected AS jsonb))
+    ) q
+    WHERE CAST(:after_key AS float8) IS NULL
+       OR (q.sort_key, q.id) < (CAST(:after_key AS float8), CAST(:after_id AS uuid))
+    ORDER BY q.sort_key DESC, q.id DESC
+    LIMIT :limit
+    """
+)
+
+# --- decisions --------------------------------------------------------------------------
+
+# Lock the comment so two moderators deciding at once are applied one after the other.
+LOCK_COMMENT: Final[TextClause] = text(
+    "SELECT id, site_id, status FROM comments WHERE id = :comment_id FOR UPDATE"
+)
+
+SET_STATUS: Final[TextClause] = text(
+    """
+    UPDATE comments
+    SET status = :status, status_reason = :reason, status_changed_at = now()
+    WHERE id = :comment_id
+    """
+)
+
+INSERT_AUDIT: Final[TextClause] = text(
+    """
+    INSERT INTO audit_log (comment_id, site_id, from_status, to_status, actor_kind, actor,
+                           reason, explanation)
+    VALUES (:comment_id, :site_id, :from_status, :to_status, :actor_kind, :actor, :reason,
+            CAST(:explanation AS jsonb))
+    """
+)
+
+INSERT_OUTBOX: Final[TextClause] = text(
+    """
+    INSERT INTO outbox (event_type, site_id, comment_id, payload)
+    VALUES (:event_type, :site_id, :comment_id, CAST(:payload AS jsonb))
+    """
+)
+
+GET_AUDIT: Final[TextClause] = text(
+    """
+    SELECT id, comment_id, from_status, to_status, actor_kind, actor, reason, explanation,
+           created_at
+    FROM audit_log WHERE comment_id = :comment_id ORDER BY id
+    """
+)
+
+# --- scoring jobs -----------------------------------------------------------------------
+
+# The claim: one statement picks ready jobs and marks them taken.
+#   ready    queued jobs whose backoff has passed, and running jobs whose lease ran out
+#            (their worker died); SKIP LOCKED lets many workers claim side by side
+#   UPDATE   counts the attempt at claim time, so a job that kills its worker every time
+#            still runs out of attempts
+CLAIM_JOBS: Final[TextClause] = text(
+    """
+    WITH ready AS (
+        SELECT comment_id FROM scoring_jobs
+        WHERE (state = 'queued' AND run_after <= now())
+           OR (state = 'running' AND locked_until < now())
+        ORDER BY run_after
+        LIMIT :limit
+        FOR UPDATE SKIP LOCKED
+    )
+    UPDATE scoring_jobs j
+    SET state = 'running', attempts = j.attempts + 1, locked_by = :worker_id,
+        locked_until = now() + make_interval(secs => :lease_seconds)
+    FROM ready WHERE j.comment_id = ready.comment_id
+    RETURNING j.comment_id, j.attempts
+    """
+)
+
+# What a worker needs to score and decide the claimed comments: the text, the site's
+# policy and any live article override.
+JOB_CONTEXT: Final[TextClause] = text(
+    """
+    SELECT c.id, c.body, c.status, c.site_id, c.article_id,
+           s.policy, s.policy_version,
+           CASE WHEN a.override_until IS NULL OR a.override_until > now()
+                THEN a.policy_override END AS policy_override,
+           a.override_version
+    FROM comments c
+    JOIN sites s ON s.id = c.site_id
+    JOIN articles a ON a.site_id = c.site_id AND a.id = c.article_id
+    WHERE c.id = ANY(CAST(:comment_ids AS uuid[]))
+    """
+)
+
+# The unique key (comment, model, version) makes a second run of the same job a no-op.
+INSERT_SCORES: Final[TextClause] = text(
+    """
+    INSERT INTO comment_scores (comment_id, model_name, model_version, scores)
+    VALUES (:comment_id, :model_name, :model_version, CAST(:scores AS jsonb))
+    ON CONFLICT DO NOTHING
+    RETURNING comment_id
+    """
+)
+
+# Only a pending comment takes the model's decision: a moderator who already acted wins.
+APPLY_MODEL_DECISION: Final[TextClause] = text(
+    """
+    UPDATE comments
+    SET status = :status, status_reason = :reason, scores = CAST(:scores AS jsonb),
+        max_score = :max_score, explanation = CAST(:explanation AS jsonb),
+        status_changed_at = now()
+    WHERE id = :comment_id AND status = 'pending'
+    RETURNING site_id, article_id
+    """
+)
+
+# Scores that arrive after a moderator decided are still kept for the queue's display.
+RECORD_LATE_SCORES: Final[TextClause] = text(
+    """
+    UPDATE comments
+    SET scores = CAST(:scores AS jsonb), max_score = :max_score,
+        explanation = CAST(:explanation AS jsonb)
+    WHERE id = :comment_id AND scores IS NULL
+    """
+)
+
+FINISH_JOBS: Final[TextClause] = text(
+    """
+    UPDATE scoring_jobs
+    SET state = 'done', finished_at = now(), locked_by = NULL, locked_until = NULL
+    WHERE comment_id = ANY(CAST(:comment_ids AS uuid[]))
+    """
+)
+
+RETRY_JOB: Final[TextClause] = text(
+    """
+    UPDATE scoring_jobs
+    SET state = 'queued', locked_by = NULL, locked_until = NULL, last_error = :error,
+        run_after = now() + make_interval(secs => :delay_seconds)
+    WHERE comment_id = :comment_id
+    """
+)
+
+FAIL_JOB: Final[TextClause] = text(
+    """
+    UPDATE scoring_jobs
+    SET state = 'failed', locked_by = NULL, locked_until = NULL, last_error = :error,
+        finished_at = now()
+    WHERE comment_id = :comment_id
+    """
+)
+
+HOLD_PENDING: Final[TextClause] = text(
+    """
+    UPDATE comments SET status = 'held', status_reason = :reason, status_changed_at = now()
+    WHERE id = :comment_id AND status = 'pending'
+    RETURNING site_id, article_id
+    """
+)
+
+# On shutdown a worker hands back what it has not scored; the attempt does not count.
+RELEASE_JOBS: Final[TextClause] = text(
+    """
+    UPDATE scoring_jobs
+    SET state = 'queued', locked_by = NULL, locked_until = NULL,
+        attempts = greatest(attempts - 1, 0)
+    WHERE comment_id = ANY(CAST(:comment_ids AS uuid[])) AND locked_by = :worker_id
+      AND state = 'running'
+    """
+)
+
+QUEUE_STATS: Final[TextClause] = text(
+    """
+    SELECT count(*) FILTER (WHERE state = 'queued') AS queued,
+           count(*) FILTER (WHERE state = 'running') AS running,
+           count(*) FILTER (WHERE state = 'failed') AS failed,
+           EXTRACT(EPOCH FROM now() - min(created_at) FILTER (WHERE state <> 'done'
+                                                               AND state <> 'failed'))
+               AS oldest_age
+    FROM scoring_jobs
+    """
+)
+
+# --- workers ----------------------------------------------------------------------------
+
+HEARTBEAT: Final[TextClause] = text(
+    """
+    INSERT INTO workers (id, hostname, pid, model_name, model_version)
+    VALUES (:worker_id, :hostname, :pid, :model_name, :model_version)
+    ON CONFLICT (id) DO UPDATE SET heartbeat_at = now(),
+        model_name = EXCLUDED.model_name, model_version = EXCLUDED.model_version
+    """
+)
+
+REMOVE_WORKER: Final[TextClause] = text("DELETE FROM workers WHERE id = :worker_id")
+
+LIVE_SCORERS: Final[TextClause] = text(
+    """
+    SELECT count(*) FROM workers
+    WHERE model_name IS NOT NULL
+      AND heartbeat_at > now() - make_interval(secs => :stale_seconds)
+    """
+)
+
+SCHEMA_VERSION: Final[TextClause] = text("SELECT version FROM replyguard_schema")
+
+# --- tokens -----------------------------------------------------------------------------
+
+INSERT_TOKEN: Final[TextClause] = text(
+    """
+    INSERT INTO api_tokens (token_hash, role, sites, label)
+    VALUES (:token_hash, :role, :sites, :label)
+    RETURNING id
+    """
+)
+
+FIND_TOKEN: Final[TextClause] = text(
+    """
+    SELECT id, role, sites, label FROM api_tokens
+    WHERE token_hash = :token_hash AND revoked_at IS NULL
+    """
+)
+
+COUNT_ADMIN_TOKENS: Final[TextClause] = text(
+    "SELECT count(*) FROM api_tokens WHERE role = 'admin' AND revoked_at IS NULL"
+)

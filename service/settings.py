@@ -1,0 +1,173 @@
+"""Settings, read once from the environment into a frozen object.
+
+Every variable is listed in the README. Secrets (the database password) never appear in the
+object's repr. A wrong value stops the process at start with the variable's name and what
+it should be, rather than failing later.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+
+class SettingsError(ValueError):
+    """An environment variable with a value replyguard cannot use."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    #: postgresql://user:pass@host:port/db; None starts the embedded PostgreSQL.
+    database_url: str | None = field(default=None, repr=False)
+    data_dir: Path = Path("replyguard-data")
+    host: str = "127.0.0.1"
+    port: int = 8080
+    log_level: str = "INFO"
+    log_format: str = "text"
+
+    # Scoring.
+    model: str = "default"
+    model_dir: Path | None = None
+    scorer_threads: int | None = None
+    scorer_precision: str = "fp32"
+
+    # Workers.
+    worker_processes: int = 1
+    batch_size: int = 32
+    poll_interval: float = 2.0
+    job_lease: float = 120.0
+    max_attempts: int = 5
+    retry_initial: float = 2.0
+    retry_multiplier: float = 4.0
+    retry_max: float = 600.0
+    shutdown_timeout: float = 20.0
+
+    # Input limits.
+    max_body_chars: int = 5000
+    max_body_bytes: int = 20000
+    max_request_bytes: int = 64 * 1024
+    max_name_chars: int = 80
+
+    # Web.
+    db_pool_size: int = 10
+    statement_timeout_ms: int = 5000
+    worker_stale_after: float = 60.0
+
+    @property
+    def models_path(self) -> Path:
+        """Where downloaded Detoxify models live (``<name>/`` each)."""
+        return self.model_dir if self.model_dir is not None else self.data_dir / "models"
+
+    @property
+    def database_display(self) -> str:
+        """The database URL with its password masked, for logs."""
+        if self.database_url is None:
+            return f"embedded PostgreSQL in {self.data_dir / 'postgres'}"
+        parts = urlsplit(self.database_url)
+        if parts.password is None:
+            return self.database_url
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return urlunsplit(parts._replace(netloc=netloc))
+
+    def with_database(self, url: str) -> Settings:
+        return replace(self, database_url=url)
+
+
+_ENV: dict[str, str] = {
+    "database_url": "DATABASE_URL",
+    "data_dir": "REPLYGUARD_DATA_DIR",
+    "host": "REPLYGUARD_HOST",
+    "port": "REPLYGUARD_PORT",
+    "log_level": "REPLYGUARD_LOG_LEVEL",
+    "log_format": "REPLYGUARD_LOG_FORMAT",
+    "model": "REPLYGUARD_MODEL",
+    "model_dir": "REPLYGUARD_MODEL_DIR",
+    "scorer_threads": "REPLYGUARD_SCORER_THREADS",
+    "scorer_precision": "REPLYGUARD_SCORER_PRECISION",
+    "worker_processes": "REPLYGUARD_WORKERS",
+    "batch_size": "REPLYGUARD_BATCH_SIZE",
+    "poll_interval": "REPLYGUARD_POLL_INTERVAL",
+    "job_lease": "REPLYGUARD_JOB_LEASE",
+    "max_attempts": "REPLYGUARD_MAX_ATTEMPTS",
+    "retry_initial": "REPLYGUARD_RETRY_INITIAL",
+    "retry_multiplier": "REPLYGUARD_RETRY_MULTIPLIER",
+    "retry_max": "REPLYGUARD_RETRY_MAX",
+    "shutdown_timeout": "REPLYGUARD_SHUTDOWN_TIMEOUT",
+    "max_body_chars": "REPLYGUARD_MAX_BODY_CHARS",
+    "max_body_bytes": "REPLYGUARD_MAX_BODY_BYTES",
+    "max_request_bytes": "REPLYGUARD_MAX_REQUEST_BYTES",
+    "max_name_chars": "REPLYGUARD_MAX_NAME_CHARS",
+    "db_pool_size": "REPLYGUARD_DB_POOL_SIZE",
+    "statement_timeout_ms": "REPLYGUARD_STATEMENT_TIMEOUT_MS",
+    "worker_stale_after": "REPLYGUARD_WORKER_STALE_AFTER",
+}
+
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "log_level": ("DEBUG", "INFO", "WARNING", "ERROR"),
+    "log_format": ("text", "json"),
+    "scorer_precision": ("fp32", "bf16", "int8"),
+}
+
+
+def env_name(setting: str) -> str:
+    """The environment variable behind a setting (for error messages and the README)."""
+    return _ENV[setting]
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Read every ``REPLYGUARD_*`` variable (and ``DATABASE_URL``); ``overrides`` win."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for f in fields(Settings):
+        raw = env.get(_ENV[f.name], "").strip()
+        if raw:
+            values[f.name] = _parse(f.name, raw, type(f.default) if f.default is not None else str)
+    values.update(overrides)
+    settings = Settings(**values)
+    _check(settings)
+    return settings
+
+
+def _parse(name: str, raw: str, kind: type) -> Any:
+    var = _ENV[name]
+    if name in ("model_dir", "data_dir"):
+        return Path(raw).expanduser()
+    if name == "scorer_threads" or kind is int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise SettingsError(f"{var}={raw!r}: expected a whole number") from None
+        if value < (0 if name == "port" else 1):
+            raise SettingsError(f"{var}={raw!r}: expected a positive number")
+        return value
+    if kind is float:
+        try:
+            number = float(raw)
+        except ValueError:
+            raise SettingsError(f"{var}={raw!r}: expected a number of seconds") from None
+        if number <= 0:
+            raise SettingsError(f"{var}={raw!r}: expected a positive number")
+        return number
+    if name in _CHOICES:
+        value_s = raw.upper() if name == "log_level" else raw.lower()
+        if value_s not in _CHOICES[name]:
+            raise SettingsError(f"{var}={raw!r}: expected one of {', '.join(_CHOICES[name])}")
+        return value_s
+    return raw
+
+
+def _check(settings: Settings) -> None:
+    url = settings.database_url
+    if url is not None and urlsplit(url).scheme not in (
+        "postgres",
+        "postgresql",
+        "postgresql+asyncpg",
+    ):
+        raise SettingsError(
+            "DATABASE_URL must look like postgresql://user:password@host:5432/dbname "
+            "(or be unset to use the embedded PostgreSQL)"
+        )

@@ -1,0 +1,773 @@
+"""The stores: every read and write of replyguard's data, returning domain objects.
+
+Each public method is one transaction. SQL lives in ``service.queries``; this module binds
+parameters, keeps the transaction boundaries and shapes rows into objects.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import secrets
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, Literal, TypeVar, cast
+from uuid import UUID
+
+from sqlalchemy import Row
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from moderation.domain import (
+    ActorKind,
+    AuditEntry,
+    Comment,
+    CommentId,
+    ModelInfo,
+    Status,
+    Verdict,
+)
+from moderation.errors import FieldError
+from moderation.policy import Decision, Policy, max_score
+from service import queries as q
+from service.errors import InvalidInput, NotFound
+
+T = TypeVar("T")
+Role = Literal["moderator", "admin"]
+QueueOrder = Literal["oldest", "score"]
+
+# --- values the stores take and give ----------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    id: str
+    name: str
+    allowed_origins: tuple[str, ...]
+    policy: Policy
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NewComment:
+    """A validated submission; the web layer has checked every field's shape and size."""
+
+    site_id: str
+    article_id: str
+    body: str
+    author_name: str
+    author_email: str | None = None
+    parent_id: CommentId | None = None
+    article_url: str | None = None
+    article_title: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    id: CommentId
+    created_at: datetime
+    #: Shown to the author once; only its hash is stored.
+    author_token: str
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadItem:
+    id: CommentId
+    parent_id: CommentId | None
+    author_name: str
+    body: str
+    created_at: datetime
+    replies: list[ThreadItem] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    items: list[T]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling the moderator and admin API: a token's role and the sites it covers."""
+
+    token_id: int
+    role: Role
+    #: None: every site (an admin).
+    sites: frozenset[str] | None
+    label: str
+
+    @property
+    def actor(self) -> str:
+        return self.label or f"token:{self.token_id}"
+
+    def may_see(self, site_id: str) -> bool:
+        return self.sites is None or site_id in self.sites
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionResult:
+    id: CommentId
+    status: Status
+    changed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedJob:
+    """A comment a worker holds the lease on, with what it needs to decide it."""
+
+    comment_id: CommentId
+    attempts: int
+    body: str
+    status: Status
+    site_id: str
+    article_id: str
+    policy: Policy
+    policy_source: Literal["site", "article"]
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredComment:
+    comment_id: CommentId
+    scores: Mapping[str, float]
+    decision: Decision
+
+
+def hash_token(token: str) -> bytes:
+    return hashlib.sha256(token.encode("utf-8")).digest()
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _comment(row: Row[Any]) -> Comment:
+    m = row._mapping
+    return Comment(
+        id=CommentId(m["id"]),
+        site_id=m["site_id"],
+        article_id=m["article_id"],
+        parent_id=CommentId(m["parent_id"]) if m["parent_id"] else None,
+        body=m["body"],
+        author_name=m["author_name"],
+        author_email=m["author_email"],
+        status=m["status"],
+        created_at=m["created_at"],
+        status_changed_at=m["status_changed_at"],
+        status_reason=m["status_reason"],
+        scores=m["scores"],
+        explanation=m["explanation"],
+        article_title=m["article_title"],
+        article_url=m["article_url"],
+    )
+
+
+def _site(row: Row[Any]) -> Site:
+    m = row._mapping
+    return Site(
+        id=m["id"],
+        name=m["name"],
+        allowed_origins=tuple(m["allowed_origins"]),
+        policy=Policy.from_json(m["policy"], version=m["policy_version"]),
+        created_at=m["created_at"],
+        updated_at=m["updated_at"],
+    )
+
+
+def encode_cursor(*parts: Any) -> str:
+    raw = json.dumps(parts, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, arity: int) -> list[Any]:
+    """Parse a cursor we issued; anything else is the caller's error, named as such."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        parts = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        parts = None
+    if not isinstance(parts, list) or len(parts) != arity:
+        raise InvalidInput([FieldError("cursor", "is not a cursor this API issued")])
+    return parts
+
+
+def _cursor_uuid(value: Any) -> UUID:
+    try:
+        return UUID(str(value))
+    except ValueError:
+        raise InvalidInput([FieldError("cursor", "is not a cursor this API issued")]) from None
+
+
+def _cursor_time(value: Any) -> datetime:
+    try:
+        return datetime.fromisoformat(str(value))
+    except ValueError:
+        raise InvalidInput([FieldError("cursor", "is not a cursor this API issued")]) from None
+
+
+# --- sites ------------------------------------------------------------------------------
+
+
+class SiteStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def get(self, site_id: str) -> Site:
+        """The site, or NotFound."""
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(q.GET_SITE, {"site_id": site_id})).first()
+        if row is None:
+            raise NotFound(f"No site {site_id!r}.")
+        return _site(row)
+
+    async def put(
+        self, site_id: str, *, name: str, allowed_origins: Sequence[str], policy: Policy
+    ) -> tuple[Site, bool]:
+        """Create or replace a site; True when it was created. Policy version grows on change."""
+        async with self._engine.begin() as conn:
+            row = (
+                await conn.execute(
+                    q.UPSERT_SITE,
+                    {
+                        "site_id": site_id,
+                        "name": name,
+                        "origins": list(allowed_origins),
+                        "policy": _dumps(policy.to_json()),
+                    },
+                )
+            ).one()
+        return _site(row), bool(row._mapping["created"])
+
+    async def set_article_override(
+        self,
+        site_id: str,
+        article_id: str,
+        override: Mapping[str, Any] | None,
+        until: datetime | None,
+    ) -> int:
+        """Replace an article's policy override (None removes it); returns its version."""
+        async with self._engine.begin() as conn:
+            row = (
+                await conn.execute(
+                    q.UPSERT_ARTICLE_OVERRIDE,
+                    {
+                        "site_id": site_id,
+                        "article_id": article_id,
+                        "override": None if override is None else _dumps(override),
+                        "until": until,
+                    },
+                )
+            ).one()
+        return int(row._mapping["override_version"])
+
+
+# --- comments ---------------------------------------------------------------------------
+
+
+class CommentStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def submit(self, new: NewComment) -> Submitted:
+        """Store a comment and its scoring job in one transaction, or nothing at all.
+
+        Raises InvalidInput when the parent is not a comment of the same article.
+        """
+        token = "rga_" + secrets.token_urlsafe(24)
+        async with self._engine.begin() as conn:
+            row = (
+                await conn.execute(
+                    q.INSERT_COMMENT,
+                    {
+                        "site_id": new.site_id,
+                        "article_id": new.article_id,
+                        "article_url": new.article_url,
+                        "article_title": new.article_title,
+                        "parent_id": new.parent_id,
+                        "body": new.body,
+                        "author_name": new.author_name,
+                        "author_email": new.author_email,
+                        "token_hash": hash_token(token),
+                    },
+                )
+            ).first()
+            if row is None:
+                raise InvalidInput([FieldError("parent_id", "is not a comment of this article")])
+        return Submitted(id=CommentId(row.id), created_at=row.created_at, author_token=token)
+
+    async def get(self, comment_id: UUID) -> Comment:
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(q.GET_COMMENT, {"comment_id": comment_id})).first()
+        if row is None:
+            raise NotFound("No such comment.")
+        return _comment(row)
+
+    async def get_many(self, comment_ids: Iterable[UUID]) -> dict[UUID, Comment]:
+        """The comments that exist among ``comment_ids`` (for showing parents beside replies)."""
+        ids = list(dict.fromkeys(comment_ids))
+        if not ids:
+            return {}
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(q.GET_COMMENTS, {"comment_ids": ids})).all()
+        return {r.id: _comment(r) for r in rows}
+
+    async def get_for_author(self, comment_id: UUID, author_token: str) -> Comment:
+        """The comment, if ``author_token`` is the one given at submission; else NotFound."""
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(q.GET_COMMENT, {"comment_id": comment_id})).first()
+            stored = (
+                await conn.execute(q.GET_COMMENT_TOKEN_HASH, {"comment_id": comment_id})
+            ).scalar()
+        if row is None or stored is None:
+            raise NotFound("No such comment.")
+        if not secrets.compare_digest(bytes(stored), hash_token(author_token)):
+            raise NotFound("No such comment.")
+        return _comment(row)
+
+    async def thread(
+        self, site_id: str, article_id: str, *, cursor: str | None, limit: int
+    ) -> Page[ThreadItem]:
+        """Approved top-level comments, oldest first, each with its approved replies nested."""
+        after_ts: datetime | None = None
+        after_id: UUID | None = None
+        if cursor:
+            ts, ident = decode_cursor(cursor, 2)
+            after_ts, after_id = _cursor_time(ts), _cursor_uuid(ident)
+        async with self._engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    q.THREAD_PAGE,
+                    {
+                        "site_id": site_id,
+                        "article_id": article_id,
+                        "after_ts": after_ts,
+                        "after_id": after_id,
+                        "limit": limit + 1,
+                    },
+                )
+            ).all()
+            roots = rows[:limit]
+            replies = (
+                (
+                    await conn.execute(
+                        q.THREAD_REPLIES,
+                        {"roots": [r.id for r in roots], "max_depth": 20, "limit": 5000},
+                    )
+                ).all()
+                if roots
+                else []
+            )
+        items = {
+            r.id: ThreadItem(CommentId(r.id), None, r.author_name, r.body, r.created_at)
+            for r in roots
+        }
+        for r in replies:
+            item = ThreadItem(
+                CommentId(r.id), CommentId(r.parent_id), r.author_name, r.body, r.created_at
+            )
+            items[r.id] = item
+            parent = items.get(r.parent_id)
+            if parent is not None:
+                parent.replies.append(item)
+        next_cursor = None
+        if len(rows) > limit:
+            last = roots[-1]
+            next_cursor = encode_cursor(last.created_at.isoformat(), str(last.id))
+        return Page([items[r.id] for r in roots], next_cursor)
+
+    async def queue(
+        self,
+        principal: Principal,
+        *,
+        status: Status,
+        site_id: str | None,
+        label: str | None,
+        order: QueueOrder,
+        cursor: str | None,
+        limit: int,
+    ) -> Page[Comment]:
+        """A page of the moderators' queue, restricted to the sites ``principal`` covers."""
+        if site_id is not None:
+            if not principal.may_see(site_id):
+                raise NotFound(f"No site {site_id!r}.")
+            sites: list[str] | None = [site_id]
+        else:
+            sites = None if principal.sites is None else sorted(principal.sites)
+        params: dict[str, Any] = {
+            "status": status,
+            "sites": sites,
+            "label": label,
+            "label_fired": _dumps([{"label": label, "outcome": "hold"}]),
+            "label_rejected": _dumps([{"label": label, "outcome": "reject"}]),
+            "limit": limit + 1,
+        }
+        if order == "oldest":
+            statement = q.QUEUE_PAGE_OLDEST
+            params["after_ts"] = params["after_id"] = None
+            if cursor:
+                ts, ident = decode_cursor(cursor, 2)
+                params["after_ts"], params["after_id"] = _cursor_time(ts), _cursor_uuid(ident)
+        else:
+            statement = q.QUEUE_PAGE_SCORE
+            params["after_key"] = params["after_id"] = None
+            if cursor:
+                key, ident = decode_cursor(cursor, 2)
+                if not isinstance(key, int | float):
+                    raise InvalidInput([FieldError("cursor", "is not a cursor this API issued")])
+                params["after_key"], params["after_id"] = float(key), _cursor_uuid(ident)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(statement, params)).all()
+        page = rows[:limit]
+        next_cursor = None
+        if len(rows) > limit:
+            last = page[-1]
+            next_cursor = (
+                encode_cursor(last.created_at.isoformat(), str(last.id))
+                if order == "oldest"
+                else encode_cursor(float(last.sort_key), str(last.id))
+            )
+        return Page([_comment(r) for r in page], next_cursor)
+
+    async def decide(
+        self,
+        principal: Principal,
+        comment_ids: Sequence[UUID],
+        verdict: Verdict,
+        reason: str | None,
+    ) -> tuple[list[DecisionResult], list[UUID]]:
+        """A moderator's decision on one or many comments, in one transaction.
+
+        Comments the principal may not see are reported as not found, never touched. A
+        comment already in the requested state is left alone (``changed`` False), so a
+        repeated click writes no second audit row.
+        """
+        results: list[DecisionResult] = []
+        missing: list[UUID] = []
+        async with self._engine.begin() as conn:
+            for comment_id in dict.fromkeys(comment_ids):
+                row = (await conn.execute(q.LOCK_COMMENT, {"comment_id": comment_id})).first()
+                if row is None or not principal.may_see(row.site_id):
+                    missing.append(comment_id)
+                    continue
+                if row.status == verdict:
+                    results.append(DecisionResult(CommentId(comment_id), verdict, False))
+                    continue
+                await _change_status(
+                    conn,
+                    comment_id=comment_id,
+                    site_id=row.site_id,
+                    from_status=row.status,
+                    to_status=verdict,
+                    actor_kind="moderator",
+                    actor=principal.actor,
+                    reason=reason,
+                )
+                results.append(DecisionResult(CommentId(comment_id), verdict, True))
+        return results, missing
+
+    async def audit(self, comment_id: UUID) -> list[AuditEntry]:
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(q.GET_AUDIT, {"comment_id": comment_id})).all()
+        return [
+            AuditEntry(
+                id=r.id,
+                comment_id=CommentId(r.comment_id),
+                from_status=r.from_status,
+                to_status=r.to_status,
+                actor_kind=r.actor_kind,
+                actor=r.actor,
+                reason=r.reason,
+                explanation=r.explanation,
+                created_at=r.created_at,
+            )
+            for r in rows
+        ]
+
+
+async def _change_status(
+    conn: AsyncConnection,
+    *,
+    comment_id: UUID,
+    site_id: str,
+    from_status: Status | None,
+    to_status: Status,
+    actor_kind: ActorKind,
+    actor: str,
+    reason: str | None,
+    explanation: Mapping[str, Any] | None = None,
+    update_comment: bool = True,
+) -> None:
+    """Record a status change: the comment, its audit row and its outbox event, together."""
+    if update_comment:
+        await conn.execute(
+            q.SET_STATUS, {"comment_id": comment_id, "status": to_status, "reason": reason}
+        )
+    await conn.execute(
+        q.INSERT_AUDIT,
+        {
+            "comment_id": comment_id,
+            "site_id": site_id,
+            "from_status": from_status,
+            "to_status": to_status,
+            "actor_kind": actor_kind,
+            "actor": actor,
+            "reason": reason,
+            "explanation": None if explanation is None else _dumps(explanation),
+        },
+    )
+    if to_status != "pending":
+        await conn.execute(
+            q.INSERT_OUTBOX,
+            {
+                "event_type": f"comment.{to_status}",
+                "site_id": site_id,
+                "comment_id": comment_id,
+                "payload": _dumps(
+                    {
+                        "comment_id": str(comment_id),
+                        "site_id": site_id,
+                        "from_status": from_status,
+                        "status": to_status,
+                        "by": {"kind": actor_kind, "name": actor},
+                        "reason": reason,
+                        "explanation": explanation,
+                    }
+                ),
+            },
+        )
+
+
+# --- scoring jobs -----------------------------------------------------------------------
+
+
+class JobStore:
+    """The scoring queue, shared by any number of workers through PostgreSQL row locks."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def claim(self, worker_id: str, *, limit: int, lease_seconds: float) -> list[ClaimedJob]:
+        """Take up to ``limit`` ready jobs (and jobs whose worker died) under a lease."""
+        async with self._engine.begin() as conn:
+            claimed = (
+                await conn.execute(
+                    q.CLAIM_JOBS,
+                    {"worker_id": worker_id, "limit": limit, "lease_seconds": lease_seconds},
+                )
+            ).all()
+            if not claimed:
+                return []
+            attempts = {r.comment_id: r.attempts for r in claimed}
+            rows = (await conn.execute(q.JOB_CONTEXT, {"comment_ids": list(attempts)})).all()
+        jobs = []
+        for r in rows:
+            policy = Policy.from_json(r.policy, version=r.policy_version)
+            source: Literal["site", "article"] = "site"
+            if r.policy_override is not None:
+                policy = policy.with_override(r.policy_override)
+                source = "article"
+            jobs.append(
+                ClaimedJob(
+                    comment_id=CommentId(r.id),
+                    attempts=attempts[r.id],
+                    body=r.body,
+                    status=r.status,
+                    site_id=r.site_id,
+                    article_id=r.article_id,
+                    policy=policy,
+                    policy_source=source,
+                )
+            )
+        return jobs
+
+    async def complete(self, model: ModelInfo, scored: Sequence[ScoredComment]) -> int:
+        """Store scores and decisions and finish the jobs, in one transaction.
+
+        A comment already scored by this model version (its job ran twice) is skipped; a
+        comment a moderator already decided keeps that decision. Returns how many
+        comments this call decided.
+        """
+        decided = 0
+        async with self._engine.begin() as conn:
+            for item in scored:
+                first = (
+                    await conn.execute(
+                        q.INSERT_SCORES,
+                        {
+                            "comment_id": item.comment_id,
+                            "model_name": model.name,
+                            "model_version": model.version,
+                            "scores": _dumps(dict(item.scores)),
+                        },
+                    )
+                ).first()
+                if first is None:
+                    continue
+                decision = item.decision
+                values = {
+                    "comment_id": item.comment_id,
+                    "scores": _dumps(dict(item.scores)),
+                    "max_score": max_score(item.scores),
+                    "explanation": _dumps(decision.explanation),
+                }
+                row = (
+                    await conn.execute(
+                        q.APPLY_MODEL_DECISION,
+                        {**values, "status": decision.verdict, "reason": decision.rule},
+                    )
+                ).first()
+                if row is None:
+                    await conn.execute(q.RECORD_LATE_SCORES, values)
+                    continue
+                await _change_status(
+                    conn,
+                    comment_id=item.comment_id,
+                    site_id=row.site_id,
+                    from_status="pending",
+                    to_status=decision.verdict,
+                    actor_kind="model",
+                    actor=f"{model.name}@{model.version}",
+                    reason=decision.explanation["reason"],
+                    explanation=decision.explanation,
+                    update_comment=False,
+                )
+                decided += 1
+            await conn.execute(q.FINISH_JOBS, {"comment_ids": [item.comment_id for item in scored]})
+        return decided
+
+    async def finish(self, comment_ids: Iterable[UUID]) -> None:
+        """Close jobs with nothing left to do (their comment was already decided)."""
+        async with self._engine.begin() as conn:
+            await conn.execute(q.FINISH_JOBS, {"comment_ids": list(comment_ids)})
+
+    async def retry_or_hold(
+        self,
+        jobs: Sequence[ClaimedJob],
+        error: str,
+        *,
+        max_attempts: int,
+        delay_for: Any,
+    ) -> tuple[int, int]:
+        """After a failed attempt: back off and retry, or, past the last attempt, hold the
+        comment for a human with the reason. Never approves. Returns (retried, held)."""
+        retried = held = 0
+        async with self._engine.begin() as conn:
+            for job in jobs:
+                if job.attempts < max_attempts:
+                    await conn.execute(
+                        q.RETRY_JOB,
+                        {
+                            "comment_id": job.comment_id,
+                            "error": error[:2000],
+                            "delay_seconds": float(delay_for(job.attempts)),
+                        },
+                    )
+                    retried += 1
+                    continue
+                await conn.execute(
+                    q.FAIL_JOB, {"comment_id": job.comment_id, "error": error[:2000]}
+                )
+                reason = f"scoring failed after {job.attempts} attempts: {error[:500]}"
+                row = (
+                    await conn.execute(
+                        q.HOLD_PENDING, {"comment_id": job.comment_id, "reason": reason}
+                    )
+                ).first()
+                if row is not None:
+                    await _change_status(
+                        conn,
+                        comment_id=job.comment_id,
+                        site_id=row.site_id,
+                        from_status="pending",
+                        to_status="held",
+                        actor_kind="system",
+                        actor="system",
+                        reason=reason,
+                        update_comment=False,
+                    )
+                held += 1
+        return retried, held
+
+    async def release(self, worker_id: str, comment_ids: Iterable[UUID]) -> None:
+        """Hand unscored jobs back on shutdown, without counting the attempt."""
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                q.RELEASE_JOBS, {"comment_ids": list(comment_ids), "worker_id": worker_id}
+            )
+
+    async def heartbeat(
+        self, worker_id: str, hostname: str, pid: int, model: ModelInfo | None
+    ) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                q.HEARTBEAT,
+                {
+                    "worker_id": worker_id,
+                    "hostname": hostname,
+                    "pid": pid,
+                    "model_name": model.name if model else None,
+                    "model_version": model.version if model else None,
+                },
+            )
+
+    async def remove_worker(self, worker_id: str) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(q.REMOVE_WORKER, {"worker_id": worker_id})
+
+    async def stats(self) -> dict[str, float]:
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(q.QUEUE_STATS)).one()
+        return {k: float(v or 0) for k, v in row._mapping.items()}
+
+
+# --- tokens and health ------------------------------------------------------------------
+
+
+class TokenStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def create(self, role: Role, sites: Sequence[str] | None, label: str = "") -> str:
+        """Make a token and return it: the only time it is ever seen. Only its hash is kept."""
+        if role == "moderator" and not sites:
+            raise InvalidInput([FieldError("sites", "a moderator token needs at least one site")])
+        token = "rg_" + secrets.token_urlsafe(32)
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                q.INSERT_TOKEN,
+                {
+                    "token_hash": hash_token(token),
+                    "role": role,
+                    "sites": None if role == "admin" and not sites else list(sites or []),
+                    "label": label,
+                },
+            )
+        return token
+
+    async def principal(self, token: str) -> Principal | None:
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(q.FIND_TOKEN, {"token_hash": hash_token(token)})).first()
+        if row is None:
+            return None
+        sites = None if row.sites is None else frozenset(row.sites)
+        return Principal(token_id=row.id, role=cast(Role, row.role), sites=sites, label=row.label)
+
+    async def admin_count(self) -> int:
+        async with self._engine.connect() as conn:
+            return int((await conn.execute(q.COUNT_ADMIN_TOKENS)).scalar_one())
+
+
+class HealthStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def check(self, stale_seconds: float) -> dict[str, Any]:
+        """What /readyz reports: schema version and live scorers (raises if the DB is down)."""
+        async with self._engine.connect() as conn:
+            version = (await conn.execute(q.SCHEMA_VERSION)).scalar()
+            scorers = (
+                await conn.execute(q.LIVE_SCORERS, {"stale_seconds": stale_seconds})
+            ).scalar_one()
+        return {"schema_version": version, "live_scorers": int(scorers)}

@@ -1,0 +1,210 @@
+"""Reading and checking request input. Every check names the field and what is wrong.
+
+Handlers read the body with ``read_json_object``, then pull fields with ``Fields``, which
+collects every problem and raises once (``Fields.done``), so a client learns all its
+mistakes in one answer.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from collections.abc import Mapping, Sequence
+from typing import Any, Final, TypeVar
+from urllib.parse import urlsplit
+from uuid import UUID
+
+from aiohttp import web
+
+from moderation.errors import FieldError
+from service.errors import BadRequest, InvalidInput, PayloadTooLarge, UnsupportedMediaType
+
+T = TypeVar("T")
+
+SLUG: Final = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+ARTICLE_ID: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,199}$")
+EMAIL: Final = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}$")
+# Control characters other than tab and newlines have no place in a comment.
+_CONTROL: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+async def read_json_object(request: web.Request, max_bytes: int) -> Mapping[str, Any]:
+    """The body as a JSON object, or 413/415/400 saying exactly why not."""
+    content_type = request.content_type
+    if content_type != "application/json":
+        raise UnsupportedMediaType(
+            f"Send the body as application/json (got {content_type or 'no content type'})."
+        )
+    if request.content_length is not None and request.content_length > max_bytes:
+        raise PayloadTooLarge(f"The body is larger than {max_bytes} bytes.")
+    raw = await request.content.read(max_bytes + 1)
+    if len(raw) > max_bytes:
+        raise PayloadTooLarge(f"The body is larger than {max_bytes} bytes.")
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise BadRequest([FieldError("body", "is not UTF-8")], "The body is not UTF-8.") from None
+    except json.JSONDecodeError as error:
+        raise BadRequest(
+            [
+                FieldError(
+                    "body",
+                    f"is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}",
+                )
+            ],
+            "The body is not valid JSON.",
+        ) from None
+    if not isinstance(data, dict):
+        raise BadRequest([FieldError("body", "must be a JSON object")], "Expected a JSON object.")
+    return data
+
+
+class Fields:
+    """Pulls typed fields from a JSON object, collecting problems instead of stopping."""
+
+    def __init__(self, data: Mapping[str, Any], *, prefix: str = "") -> None:
+        self._data = data
+        self._prefix = prefix
+        self.errors: list[FieldError] = []
+
+    def _name(self, key: str) -> str:
+        return f"{self._prefix}{key}"
+
+    def problem(self, key: str, message: str) -> None:
+        self.errors.append(FieldError(self._name(key), message))
+
+    def only(self, allowed: Sequence[str]) -> None:
+        """Unknown fields are refused: a typo must not be silently ignored."""
+        for key in self._data:
+            if key not in allowed:
+                self.problem(key, f"unknown field; allowed: {', '.join(allowed)}")
+
+    def text(
+        self,
+        key: str,
+        *,
+        required: bool = False,
+        max_chars: int,
+        max_bytes: int | None = None,
+        multiline: bool = False,
+    ) -> str | None:
+        value = self._data.get(key)
+        if value is None:
+            if required:
+                self.problem(key, "is required")
+            return None
+        if not isinstance(value, str):
+            self.problem(key, "must be a string")
+            return None
+        value = unicodedata.normalize("NFC", value).strip()
+        if not multiline:
+            value = " ".join(value.split())
+        if required and not value:
+            self.problem(key, "must not be empty")
+            return None
+        if _CONTROL.search(value):
+            self.problem(key, "must not contain control characters")
+            return None
+        if len(value) > max_chars:
+            self.problem(key, f"must be at most {max_chars} characters (got {len(value)})")
+            return None
+        if max_bytes is not None and len(value.encode("utf-8")) > max_bytes:
+            self.problem(key, f"must be at most {max_bytes} bytes in UTF-8")
+            return None
+        return value or None
+
+    def email(self, key: str) -> str | None:
+        value = self.text(key, max_chars=254)
+        if value is not None and not EMAIL.match(value):
+            self.problem(key, "must be an email address")
+            return None
+        return value
+
+    def url(self, key: str, *, max_chars: int = 2000) -> str | None:
+        value = self.text(key, max_chars=max_chars)
+        if value is not None and not is_http_url(value):
+            self.problem(key, "must be an http or https URL")
+            return None
+        return value
+
+    def uuid(self, key: str, *, required: bool = False) -> UUID | None:
+        value = self._data.get(key)
+        if value is None:
+            if required:
+                self.problem(key, "is required")
+            return None
+        parsed = parse_uuid(value)
+        if parsed is None:
+            self.problem(key, "must be a comment id (a UUID)")
+        return parsed
+
+    def choice(self, key: str, options: Sequence[T], *, required: bool = False) -> T | None:
+        value = self._data.get(key)
+        if value is None:
+            if required:
+                self.problem(key, "is required")
+            return None
+        for option in options:
+            if value == option:
+                return option
+        self.problem(key, f"must be one of {', '.join(map(str, options))}")
+        return None
+
+    def raw(self, key: str) -> Any:
+        return self._data.get(key)
+
+    def done(self) -> None:
+        if self.errors:
+            raise InvalidInput(self.errors)
+
+
+def parse_uuid(value: object) -> UUID | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return UUID(value)
+    except ValueError:
+        return None
+
+
+def is_http_url(value: str) -> bool:
+    parts = urlsplit(value)
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+def is_origin(value: str) -> bool:
+    """``scheme://host[:port]`` with nothing after it, as browsers send in ``Origin``."""
+    parts = urlsplit(value)
+    return (
+        parts.scheme in ("http", "https")
+        and bool(parts.hostname)
+        and parts.path in ("", "/")
+        and not parts.query
+        and not parts.fragment
+        and not parts.username
+    )
+
+
+def query_int(request: web.Request, key: str, *, default: int, low: int, high: int) -> int:
+    raw = request.query.get(key)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidInput([FieldError(key, "must be a whole number")]) from None
+    if not low <= value <= high:
+        raise InvalidInput([FieldError(key, f"must be from {low} to {high}")])
+    return value
+
+
+def query_choice(
+    request: web.Request, key: str, options: Sequence[str], default: str | None
+) -> str | None:
+    raw = request.query.get(key)
+    if raw is None or raw == "":
+        return default
+    if raw not in options:
+        raise InvalidInput([FieldError(key, f"must be one of {', '.join(options)}")])
+    return raw

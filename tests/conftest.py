@@ -1,0 +1,120 @@
+"""Fixtures: a real PostgreSQL database per test, cloned from a template holding schema.sql.
+
+The server is the one in REPLYGUARD_TEST_DATABASE_URL (default: the local one at
+127.0.0.1:5432, user postgres). Each test gets its own database, so tests never see each
+other's rows and can run in any order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestClient
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from service.app import create_app
+from service.db import SCHEMA_PATH, create_engine
+from service.settings import Settings, load_settings
+from service.stores import TokenStore
+
+ADMIN_URL = os.environ.get(
+    "REPLYGUARD_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+
+
+def _with_db(url: str, name: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+
+
+async def _admin(sql: str) -> None:
+    conn = await asyncpg.connect(ADMIN_URL)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def template_db() -> Iterator[str]:
+    name = f"rg_tpl_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+
+    async def build() -> None:
+        await _admin(f'CREATE DATABASE "{name}"')
+        conn = await asyncpg.connect(_with_db(ADMIN_URL, name))
+        try:
+            await conn.execute(SCHEMA_PATH.read_text())
+        finally:
+            await conn.close()
+
+    asyncio.run(build())
+    yield name
+    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def database_url(template_db: str) -> Iterator[str]:
+    name = f"rg_t_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_admin(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"'))
+    yield _with_db(ADMIN_URL, name)
+    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return load_settings(
+        {},
+        database_url=database_url,
+        poll_interval=0.2,
+        retry_initial=0.05,
+        retry_multiplier=2.0,
+        retry_max=0.2,
+        shutdown_timeout=5.0,
+    )
+
+
+@pytest.fixture
+async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    db = create_engine(settings, pool_size=5)
+    yield db
+    await db.dispose()
+
+
+@pytest.fixture
+async def client(
+    aiohttp_client: Callable[[Any], Awaitable[TestClient[Any, Any]]],
+    settings: Settings,
+    engine: AsyncEngine,
+) -> TestClient[Any, Any]:
+    return await aiohttp_client(create_app(settings, engine=engine))
+
+
+@pytest.fixture
+async def admin_token(engine: AsyncEngine) -> str:
+    return await TokenStore(engine).create("admin", None, "test-admin")
+
+
+@pytest.fixture
+def auth(admin_token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {admin_token}"}
+
+
+SiteFactory = Callable[..., Awaitable[dict[str, Any]]]
+
+
+@pytest.fixture
+def make_site(client: TestClient[Any, Any], auth: dict[str, str]) -> SiteFactory:
+    async def make(site_id: str = "daily", **body: Any) -> dict[str, Any]:
+        payload = {"name": site_id.title(), "allowed_origins": ["https://news.example"], **body}
+        response = await client.put(f"/v1/sites/{site_id}", json=payload, headers=auth)
+        assert response.status in (200, 201), await response.text()
+        data: dict[str, Any] = await response.json()
+        return data
+
+    return make
