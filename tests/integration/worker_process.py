@@ -1,0 +1,28 @@
+"""A scoring worker process with a slow fake model, for tests that kill it.
+
+Usage: python worker_process.py SECONDS_PER_BATCH (settings from the environment).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from dataclasses import replace
+
+from service.db import create_engine
+from service.settings import load_settings
+from service.worker import ScoringWorker
+from tests.fakes import FakeScorer
+
+
+async def main(delay: float) -> None:
+    settings = replace(load_settings(), batch_size=5, poll_interval=0.1)
+    engine = create_engine(settings, pool_size=2)
+    try:
+        await ScoringWorker(settings, engine, FakeScorer(delay=delay)).run(asyncio.Event())
+    finally:
+        await engine.dispose()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(float(sys.argv[1])))
