@@ -39,3 +39,5 @@ def configure(level: str, fmt: str, role: str) -> None:
     root.setLevel(level)
     # aiohttp's access log is one line per request: useful, but not at INFO on a busy day.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # The embedded PostgreSQL narrates every step of its start at INFO.
+    logging.getLogger("pgserver").setLevel(logging.WARNING)

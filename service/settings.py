@@ -68,7 +68,7 @@ class Settings:
         if self.database_url is None:
             return f"embedded PostgreSQL in {self.data_dir / 'postgres'}"
         parts = urlsplit(self.database_url)
-        if parts.password is None:
+        if not parts.password:
             return self.database_url
         netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
         return urlunsplit(parts._replace(netloc=netloc))

@@ -37,8 +37,12 @@ async def test_post_comment__answers_202_pending_and_writes_comment_and_job(
     await make_site()
     response = await client.post(
         COMMENTS,
-        json={"body": "A fair point about the budget.", "author_name": "Ann",
-              "article_title": "Budget", "article_url": "https://news.example/budget"},
+        json={
+            "body": "A fair point about the budget.",
+            "author_name": "Ann",
+            "article_title": "Budget",
+            "article_url": "https://news.example/budget",
+        },
     )
     assert response.status == 202
     data = await response.json()
@@ -55,8 +59,7 @@ async def test_post_comment__bad_input_is_422_naming_each_field_and_writes_nothi
     await make_site()
     response = await client.post(
         COMMENTS,
-        json={"body": "  ", "author_email": "not-an-email", "colour": "red",
-              "parent_id": "nope"},
+        json={"body": "  ", "author_email": "not-an-email", "colour": "red", "parent_id": "nope"},
     )
     assert response.status == 422
     assert response.content_type == "application/problem+json"
@@ -77,11 +80,15 @@ async def test_post_comment__wrong_content_type_malformed_json_and_oversize(
     assert (await r.json())["errors"][0]["field"] == "body"
     r = await client.post(COMMENTS, json=["a", "list"])
     assert r.status == 400
-    r = await client.post(COMMENTS, json={"body": "x" * (settings.max_body_chars + 1),
-                                          "author_name": "Ann"})
+    r = await client.post(
+        COMMENTS, json={"body": "x" * (settings.max_body_chars + 1), "author_name": "Ann"}
+    )
     assert r.status == 422
-    r = await client.post(COMMENTS, data=b"{" + b" " * (settings.max_request_bytes + 10) + b"}",
-                          headers={"Content-Type": "application/json"})
+    r = await client.post(
+        COMMENTS,
+        data=b"{" + b" " * (settings.max_request_bytes + 10) + b"}",
+        headers={"Content-Type": "application/json"},
+    )
     assert r.status == 413
     assert await _count(settings, "comments") == 0
 
@@ -116,11 +123,19 @@ async def test_pipeline__scores_decide_and_thread_nests_approved_replies(
     client: Client, make_site: SiteFactory, settings: Settings, engine: Any
 ) -> None:
     await make_site()
-    top = await (await client.post(COMMENTS, json={"body": "Great story", "author_name": "A"})).json()
-    reply = await (await client.post(COMMENTS, json={
-        "body": "Agreed", "author_name": "B", "parent_id": top["id"]})).json()
-    rude = await (await client.post(COMMENTS, json={
-        "body": "You idiot", "author_name": "C", "parent_id": top["id"]})).json()
+    top = await (
+        await client.post(COMMENTS, json={"body": "Great story", "author_name": "A"})
+    ).json()
+    reply = await (
+        await client.post(
+            COMMENTS, json={"body": "Agreed", "author_name": "B", "parent_id": top["id"]}
+        )
+    ).json()
+    rude = await (
+        await client.post(
+            COMMENTS, json={"body": "You idiot", "author_name": "C", "parent_id": top["id"]}
+        )
+    ).json()
     await _score_all(settings, engine)
 
     thread = await (await client.get(COMMENTS)).json()
@@ -166,13 +181,20 @@ async def test_cors__answers_only_the_sites_allowed_origins(
     client: Client, make_site: SiteFactory
 ) -> None:
     await make_site()
-    ok = await client.options(COMMENTS, headers={
-        "Origin": "https://news.example", "Access-Control-Request-Method": "POST"})
+    ok = await client.options(
+        COMMENTS,
+        headers={"Origin": "https://news.example", "Access-Control-Request-Method": "POST"},
+    )
     assert ok.headers["Access-Control-Allow-Origin"] == "https://news.example"
     assert "POST" in ok.headers["Access-Control-Allow-Methods"]
-    evil = await client.options(COMMENTS, headers={
-        "Origin": "https://evil.example", "Access-Control-Request-Method": "POST"})
+    evil = await client.options(
+        COMMENTS,
+        headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
+    )
     assert "Access-Control-Allow-Origin" not in evil.headers
-    posted = await client.post(COMMENTS, json={"body": "hi", "author_name": "A"},
-                               headers={"Origin": "https://news.example"})
+    posted = await client.post(
+        COMMENTS,
+        json={"body": "hi", "author_name": "A"},
+        headers={"Origin": "https://news.example"},
+    )
     assert posted.headers["Access-Control-Allow-Origin"] == "https://news.example"

@@ -19,8 +19,10 @@ HOLD_ALL = {"mode": "pre"}
 
 
 async def _post(client: Client, site: str, body: str, article: str = "a1", **extra: Any) -> str:
-    r = await client.post(f"/v1/sites/{site}/articles/{article}/comments",
-                          json={"body": body, "author_name": "Reader", **extra})
+    r = await client.post(
+        f"/v1/sites/{site}/articles/{article}/comments",
+        json={"body": body, "author_name": "Reader", **extra},
+    )
     assert r.status == 202, await r.text()
     return str((await r.json())["id"])
 
@@ -33,7 +35,9 @@ async def _score(settings: Settings, engine: AsyncEngine) -> None:
 
 async def _bearer(engine: AsyncEngine, role: str, *sites: str) -> dict[str, str]:
     token = await TokenStore(engine).create(
-        "admin" if role == "admin" else "moderator", list(sites) or None, f"{role}-{'-'.join(sites)}"
+        "admin" if role == "admin" else "moderator",
+        list(sites) or None,
+        f"{role}-{'-'.join(sites)}",
     )
     return {"Authorization": f"Bearer {token}"}
 
@@ -57,35 +61,55 @@ async def test_queue__lists_held_with_explanation_and_parent_and_decides(
     assert item["explanation"]["model"]["name"] == "fake-scorer"
     assert item["parent"]["id"] == parent
 
-    r = await client.post(f"/v1/comments/{child}/decision",
-                          json={"action": "approve", "reason": "on topic"}, headers=mod)
+    r = await client.post(
+        f"/v1/comments/{child}/decision",
+        json={"action": "approve", "reason": "on topic"},
+        headers=mod,
+    )
     assert await r.json() == {"id": child, "status": "approved", "changed": True}
-    again = await client.post(f"/v1/comments/{child}/decision",
-                              json={"action": "approve"}, headers=mod)
+    again = await client.post(
+        f"/v1/comments/{child}/decision", json={"action": "approve"}, headers=mod
+    )
     assert (await again.json())["changed"] is False
 
     audit = await (await client.get(f"/v1/comments/{child}/audit", headers=mod)).json()
     moves = [(a["from_status"], a["to_status"], a["actor"]["kind"]) for a in audit["items"]]
-    assert moves == [(None, "pending", "system"), ("pending", "held", "model"),
-                     ("held", "approved", "moderator")]
+    assert moves == [
+        (None, "pending", "system"),
+        ("pending", "held", "model"),
+        ("held", "approved", "moderator"),
+    ]
     assert audit["items"][2]["reason"] == "on topic"
     assert audit["items"][2]["actor"]["name"] == "moderator-daily"
 
 
 async def test_queue__orders_by_score_and_filters_by_label_with_keyset_pages(
-    client: Client, make_site: SiteFactory, settings: Settings, engine: AsyncEngine,
+    client: Client,
+    make_site: SiteFactory,
+    settings: Settings,
+    engine: AsyncEngine,
     auth: dict[str, str],
 ) -> None:
-    await make_site("daily", policy={"mode": "pre", "thresholds": {
-        "toxicity": {"hold_at": 0.5, "reject_at": None}, "insult": {"hold_at": 0.5}}})
-    ids = [await _post(client, "daily", f"comment {i}" + (" idiot" if i % 2 else ""))
-           for i in range(6)]
+    await make_site(
+        "daily",
+        policy={
+            "mode": "pre",
+            "thresholds": {
+                "toxicity": {"hold_at": 0.5, "reject_at": None},
+                "insult": {"hold_at": 0.5},
+            },
+        },
+    )
+    ids = [
+        await _post(client, "daily", f"comment {i}" + (" idiot" if i % 2 else "")) for i in range(6)
+    ]
     await _score(settings, engine)
     seen: list[str] = []
     cursor = ""
     while True:
-        page = await (await client.get(
-            f"/v1/queue?order=score&limit=4&cursor={cursor}", headers=auth)).json()
+        page = await (
+            await client.get(f"/v1/queue?order=score&limit=4&cursor={cursor}", headers=auth)
+        ).json()
         seen += [i["id"] for i in page["items"]]
         if page["next_cursor"] is None:
             break
@@ -100,7 +124,10 @@ async def test_queue__orders_by_score_and_filters_by_label_with_keyset_pages(
 
 
 async def test_decisions__bulk_applies_in_one_go_and_reports_missing(
-    client: Client, make_site: SiteFactory, settings: Settings, engine: AsyncEngine,
+    client: Client,
+    make_site: SiteFactory,
+    settings: Settings,
+    engine: AsyncEngine,
     auth: dict[str, str],
 ) -> None:
     await make_site("daily", policy=HOLD_ALL)
@@ -110,9 +137,11 @@ async def test_decisions__bulk_applies_in_one_go_and_reports_missing(
     await _score(settings, engine)
     mod = await _bearer(engine, "moderator", "daily")
     unknown = "00000000-0000-4000-8000-000000000000"
-    r = await client.post("/v1/decisions", headers=mod,
-                          json={"ids": [*ids, foreign, unknown], "action": "reject",
-                                "reason": "spam run"})
+    r = await client.post(
+        "/v1/decisions",
+        headers=mod,
+        json={"ids": [*ids, foreign, unknown], "action": "reject", "reason": "spam run"},
+    )
     data = await r.json()
     assert r.status == 200
     assert [i["status"] for i in data["items"]] == ["rejected"] * 3
@@ -141,8 +170,9 @@ async def test_access__moderators_see_only_their_sites_and_admins_manage_sites(
     assert mine["items"] == []
     assert (await client.get(f"/v1/comments/{theirs}", headers=mod)).status == 404
     assert (await client.get(f"/v1/comments/{theirs}/audit", headers=mod)).status == 404
-    r = await client.post(f"/v1/comments/{theirs}/decision", json={"action": "approve"},
-                          headers=mod)
+    r = await client.post(
+        f"/v1/comments/{theirs}/decision", json={"action": "approve"}, headers=mod
+    )
     assert r.status == 404
     r = await client.put("/v1/sites/daily", json={"name": "Mine now"}, headers=mod)
     assert r.status == 403
@@ -151,17 +181,34 @@ async def test_access__moderators_see_only_their_sites_and_admins_manage_sites(
 async def test_sites__put_validates_every_field_and_bumps_policy_version(
     client: Client, auth: dict[str, str]
 ) -> None:
-    bad = await client.put("/v1/sites/daily", headers=auth, json={
-        "name": "", "allowed_origins": ["news.example", "https://ok.example"],
-        "policy": {"mode": "sometimes", "thresholds": {"toxicity": {"hold_at": 0.9,
-                                                                    "reject_at": 0.5},
-                                                       "rudeness": {"hold_at": 0.5}},
-                   "max_links": -1, "extra": 1},
-    })
+    bad = await client.put(
+        "/v1/sites/daily",
+        headers=auth,
+        json={
+            "name": "",
+            "allowed_origins": ["news.example", "https://ok.example"],
+            "policy": {
+                "mode": "sometimes",
+                "thresholds": {
+                    "toxicity": {"hold_at": 0.9, "reject_at": 0.5},
+                    "rudeness": {"hold_at": 0.5},
+                },
+                "max_links": -1,
+                "extra": 1,
+            },
+        },
+    )
     assert bad.status == 422
     fields = {e["field"] for e in (await bad.json())["errors"]}
-    assert fields == {"name", "allowed_origins[0]", "policy.mode", "policy.thresholds.toxicity",
-                      "policy.thresholds.rudeness", "policy.max_links", "policy.extra"}
+    assert fields == {
+        "name",
+        "allowed_origins[0]",
+        "policy.mode",
+        "policy.thresholds.toxicity",
+        "policy.thresholds.rudeness",
+        "policy.max_links",
+        "policy.extra",
+    }
     assert (await client.put("/v1/sites/Bad Site!", headers=auth, json={"name": "x"})).status == 422
 
     created = await client.put("/v1/sites/daily", headers=auth, json={"name": "Daily"})
@@ -169,20 +216,26 @@ async def test_sites__put_validates_every_field_and_bumps_policy_version(
     assert (await created.json())["policy_version"] == 1
     same = await client.put("/v1/sites/daily", headers=auth, json={"name": "Daily News"})
     assert (await same.json())["policy_version"] == 1
-    changed = await client.put("/v1/sites/daily", headers=auth,
-                               json={"name": "Daily", "policy": {"mode": "post"}})
+    changed = await client.put(
+        "/v1/sites/daily", headers=auth, json={"name": "Daily", "policy": {"mode": "post"}}
+    )
     assert changed.status == 200
     assert (await changed.json())["policy_version"] == 2
 
 
 async def test_article_override__pre_moderates_one_story(
-    client: Client, make_site: SiteFactory, settings: Settings, engine: AsyncEngine,
+    client: Client,
+    make_site: SiteFactory,
+    settings: Settings,
+    engine: AsyncEngine,
     auth: dict[str, str],
 ) -> None:
     await make_site("daily")
-    r = await client.put("/v1/sites/daily/articles/trial/policy", headers=auth,
-                         json={"policy_override": {"mode": "pre"},
-                               "until": "2999-01-01T00:00:00+00:00"})
+    r = await client.put(
+        "/v1/sites/daily/articles/trial/policy",
+        headers=auth,
+        json={"policy_override": {"mode": "pre"}, "until": "2999-01-01T00:00:00+00:00"},
+    )
     assert r.status == 200, await r.text()
     on_trial = await _post(client, "daily", "An innocent remark", article="trial")
     elsewhere = await _post(client, "daily", "An innocent remark", article="sport")
@@ -190,10 +243,16 @@ async def test_article_override__pre_moderates_one_story(
     a = await (await client.get(f"/v1/comments/{on_trial}", headers=auth)).json()
     b = await (await client.get(f"/v1/comments/{elsewhere}", headers=auth)).json()
     assert (a["status"], a["explanation"]["rule"], a["explanation"]["policy_source"]) == (
-        "held", "pre_moderation", "article")
+        "held",
+        "pre_moderation",
+        "article",
+    )
     assert (b["status"], b["explanation"]["policy_source"]) == ("approved", "site")
-    bad = await client.put("/v1/sites/daily/articles/trial/policy", headers=auth,
-                           json={"policy_override": {"mode": "x"}, "until": "tomorrow"})
+    bad = await client.put(
+        "/v1/sites/daily/articles/trial/policy",
+        headers=auth,
+        json={"policy_override": {"mode": "x"}, "until": "tomorrow"},
+    )
     assert {e["field"] for e in (await bad.json())["errors"]} == {"policy_override.mode", "until"}
 
 
@@ -219,8 +278,9 @@ async def test_readyz__database_down_is_503_and_posts_are_503_not_202(
     r = await client.get("/readyz")
     assert r.status == 503
     assert "unreachable" in (await r.json())["checks"]["database"]
-    posted = await client.post("/v1/sites/daily/articles/a/comments",
-                               json={"body": "hi", "author_name": "A"})
+    posted = await client.post(
+        "/v1/sites/daily/articles/a/comments", json={"body": "hi", "author_name": "A"}
+    )
     assert posted.status == 503
     assert posted.headers["Retry-After"]
 

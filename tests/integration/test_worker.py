@@ -152,13 +152,19 @@ async def test_worker__a_dead_workers_jobs_are_taken_up_after_the_lease(
 
 
 async def test_worker__a_moderator_who_acted_first_keeps_the_decision(
-    client: Client, make_site: SiteFactory, settings: Settings, engine: AsyncEngine,
+    client: Client,
+    make_site: SiteFactory,
+    settings: Settings,
+    engine: AsyncEngine,
     auth: dict[str, str],
 ) -> None:
     await make_site()
     [comment_id] = await _post_many(client, 1, toxic_every=1)  # toxic
-    r = await client.post(f"/v1/comments/{comment_id}/decision",
-                          json={"action": "approve", "reason": "satire"}, headers=auth)
+    r = await client.post(
+        f"/v1/comments/{comment_id}/decision",
+        json={"action": "approve", "reason": "satire"},
+        headers=auth,
+    )
     assert r.status == 200
     assert await ScoringWorker(settings, engine, FakeScorer()).run_once() == 1
     [row] = await _fetch(settings, "SELECT status FROM comments")
@@ -222,8 +228,10 @@ async def test_worker__sigkill_mid_batch_loses_nothing_and_decides_once(
         # Kill it only once it holds a batch: that is the case that must lose nothing.
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
-            held = await _fetch(settings, "SELECT 1 FROM scoring_jobs WHERE state = 'running'"
-                                          " AND locked_until > now()")
+            held = await _fetch(
+                settings,
+                "SELECT 1 FROM scoring_jobs WHERE state = 'running' AND locked_until > now()",
+            )
             if held:
                 break
             await asyncio.sleep(0.02)
@@ -232,7 +240,9 @@ async def test_worker__sigkill_mid_batch_loses_nothing_and_decides_once(
         proc.wait()
         kills += 1
     assert kills == 6
-    remaining = await _fetch(settings, "SELECT count(*) AS n FROM comments WHERE status = 'pending'")
+    remaining = await _fetch(
+        settings, "SELECT count(*) AS n FROM comments WHERE status = 'pending'"
+    )
     assert remaining[0]["n"] > 0, "the kills should have left work behind"
     await asyncio.sleep(1.1)  # the last lease runs out
     tuned = replace(settings, max_attempts=50)

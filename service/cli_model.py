@@ -1,0 +1,255 @@
+"""The model commands of ``replyguard``: ``train``, ``evaluate`` and ``download-model``.
+
+``evaluate`` scores with the model the worker would use (``REPLYGUARD_MODEL``,
+``REPLYGUARD_MODEL_DIR``, ``REPLYGUARD_SCORER_THREADS``, ``REPLYGUARD_SCORER_PRECISION``).
+``download-model`` is the one command that uses the network: it stores a Detoxify release
+and its Hugging Face config/tokenizer files as a model folder, so workers load it offline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from service.settings import Settings, SettingsError, load_settings
+
+__all__ = ["add_model_commands"]
+
+#: The Hugging Face files a Detoxify model folder needs, by tokenizer family.
+_HF_FILES = (
+    "config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "vocab.txt",
+    "vocab.json",
+    "merges.txt",
+    "sentencepiece.bpe.model",
+)
+
+
+def add_model_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``train``, ``evaluate`` and ``download-model``; each sets ``func``."""
+    train = subparsers.add_parser(
+        "train",
+        help="fine-tune the default model (all-MiniLM-L6-v2) on a labeled CSV",
+        description="Fine-tune all-MiniLM-L6-v2 as a one-label toxicity classifier and write "
+        "a Detoxify-format model folder with its model card. Takes about 15 minutes on two "
+        "cores with the defaults.",
+    )
+    train.add_argument("--train", type=Path, required=True, help="CSV with text,label columns")
+    train.add_argument("--val", type=Path, required=True, help="validation CSV (best step)")
+    train.add_argument(
+        "--test", type=Path, action="append", default=[], help="test CSV (repeatable)"
+    )
+    train.add_argument("--out", type=Path, default=None, help="model folder to write")
+    train.add_argument("--rows", type=int, default=16_000, help="first N training rows (0: all)")
+    train.add_argument("--max-length", type=int, default=64, help="tokens per text")
+    train.add_argument("--epochs", type=int, default=1)
+    train.add_argument("--lr", type=float, default=5e-5, help="peak learning rate")
+    train.add_argument("--batch-size", type=int, default=32)
+    train.add_argument("--eval-every", type=int, default=50, help="steps between validations")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--threads", type=int, default=None, help="torch threads")
+    train.add_argument("--fp32", action="store_true", help="store fp32 (default: fp16)")
+    train.set_defaults(func=cmd_train)
+
+    evaluate = subparsers.add_parser(
+        "evaluate",
+        help="score a labeled CSV and print ROC-AUC, precision/recall/F1 per label",
+        description="Score a labeled CSV (text plus one 0/1 column per label; a lone 'label' "
+        "column means toxicity) with the configured model (REPLYGUARD_MODEL).",
+    )
+    evaluate.add_argument("--data", type=Path, required=True, help="labeled CSV")
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+    evaluate.add_argument(
+        "--precision-target",
+        type=float,
+        default=0.9,
+        help="report the threshold that reaches this precision (default 0.9)",
+    )
+    evaluate.add_argument("--limit", type=int, default=None, help="score only the first N rows")
+    evaluate.set_defaults(func=cmd_evaluate)
+
+    download = subparsers.add_parser(
+        "download-model",
+        help="fetch a Detoxify model (needs network) into the model folder",
+        description="Fetch a Detoxify release checkpoint and its Hugging Face config and "
+        "tokenizer files, and store them under REPLYGUARD_MODEL_DIR/NAME/ for offline use.",
+    )
+    download.add_argument("name", choices=("original", "unbiased", "multilingual"))
+    download.add_argument("--force", action="store_true", help="replace a stored copy")
+    download.set_defaults(func=cmd_download_model)
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = getattr(args, "settings", None)
+    return settings if isinstance(settings, Settings) else load_settings()
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from moderation.detox import DEFAULT_MODEL_DIR
+    from moderation.training import TrainSettings, train
+
+    for path in (args.train, args.val, *args.test):
+        if not path.is_file():
+            print(f"error: no such file: {path}", file=sys.stderr)
+            return 2
+    train(
+        TrainSettings(
+            train_csv=args.train,
+            val_csv=args.val,
+            out_dir=args.out or DEFAULT_MODEL_DIR,
+            test_csvs=tuple(args.test),
+            rows=args.rows or None,
+            max_length=args.max_length,
+            epochs=args.epochs,
+            learning_rate=args.lr,
+            batch_size=args.batch_size,
+            eval_every=args.eval_every,
+            seed=args.seed,
+            threads=args.threads,
+            fp16=not args.fp32,
+        )
+    )
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from moderation.detox import load_scorer
+    from moderation.errors import ReplyguardError
+    from moderation.evaluation import evaluate, read_labeled_csv, report_json, report_text
+
+    try:
+        settings = _settings(args)
+        data = read_labeled_csv(args.data, limit=args.limit)
+        scorer = load_scorer(
+            settings.model,
+            model_dir=settings.models_path,
+            threads=settings.scorer_threads,
+            precision=settings.scorer_precision,
+        )
+        reports = evaluate(
+            scorer, data, precision_target=args.precision_target, progress=not args.json
+        )
+    except (OSError, ValueError, SettingsError, ReplyguardError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    if args.json:
+        payload = report_json(reports)
+        for entry in payload.values():
+            entry["model"] = {"name": scorer.model.name, "version": scorer.model.version}
+        print(json.dumps(payload))
+    else:
+        title = (
+            f"{args.data} scored by {scorer.model.name} {scorer.model.version} "
+            f"({len(data.texts)} rows)"
+        )
+        print(report_text(reports, title=title))
+    return 0
+
+
+def cmd_download_model(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    dest = settings.models_path / args.name
+    if dest.is_dir() and any(dest.glob("*.ckpt")) and not args.force:
+        print(f"{args.name} is already stored in {dest} (--force to fetch it again)")
+        return 0
+    try:
+        folder = download_detoxify_model(args.name, dest)
+    except _OfflineError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"stored Detoxify {args.name!r} in {folder}; use it with REPLYGUARD_MODEL={args.name}")
+    return 0
+
+
+class _OfflineError(RuntimeError):
+    pass
+
+
+def download_detoxify_model(name: str, dest: Path) -> Path:
+    """Fetch Detoxify's ``name`` release and its hub files into the model folder ``dest``.
+
+    Reuses torch's hub cache (``$TORCH_HOME/hub/checkpoints``) and the Hugging Face cache when
+    they hold the files, so a machine with filled caches needs no network.
+    """
+    import torch
+    from detoxify.detoxify import MODEL_URLS
+
+    url = MODEL_URLS[name]
+    filename = url.rsplit("/", 1)[-1]
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=dest.parent))
+    try:
+        checkpoint = staging / filename
+        cached = Path(torch.hub.get_dir()) / "checkpoints" / filename
+        if cached.is_file():
+            shutil.copyfile(cached, checkpoint)
+        else:
+            try:
+                torch.hub.download_url_to_file(url, str(checkpoint), progress=True)
+            except OSError as error:
+                raise _OfflineError(
+                    f"could not fetch {url} ({error}). download-model needs network access; "
+                    f"elsewhere, copy {filename} to {dest}/ or into {cached.parent}/"
+                ) from error
+        loaded = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        arch: Mapping[str, Any] = loaded["config"]["arch"]["args"]
+        classes: list[str] = list(loaded["config"]["dataset"]["args"]["classes"])
+        del loaded
+        _fetch_hub_files(str(arch["model_type"]), staging / "hf")
+        _set_num_labels(staging / "hf" / "config.json", int(arch["num_classes"]), classes)
+        staging.chmod(0o755)
+        if dest.exists():
+            shutil.rmtree(dest)
+        staging.rename(dest)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return dest
+
+
+def _fetch_hub_files(repo_id: str, target: Path) -> None:
+    from huggingface_hub import snapshot_download
+
+    patterns = list(_HF_FILES)
+    try:
+        snapshot = snapshot_download(repo_id, allow_patterns=patterns, local_files_only=True)
+    except Exception:
+        if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+            raise _OfflineError(
+                f"{repo_id} is not in the Hugging Face cache and HF_HUB_OFFLINE is set"
+            ) from None
+        try:
+            snapshot = snapshot_download(repo_id, allow_patterns=patterns)
+        except Exception as error:
+            raise _OfflineError(
+                f"could not fetch the config and tokenizer of {repo_id} from the Hugging Face "
+                f"hub ({type(error).__name__}: {error}). download-model needs network access."
+            ) from error
+    target.mkdir(parents=True, exist_ok=True)
+    for name in _HF_FILES:
+        source = Path(snapshot) / name
+        if source.is_file():
+            shutil.copyfile(source, target / name)
+    if not (target / "config.json").is_file():
+        raise _OfflineError(f"{repo_id} on the Hugging Face hub has no config.json")
+
+
+def _set_num_labels(config_path: Path, num_classes: int, classes: list[str]) -> None:
+    """Detoxify passes this config.json to the model as is: it must carry the head's size."""
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    names = {
+        str(i): (classes[i] if i < len(classes) else f"output_{i}") for i in range(num_classes)
+    }
+    config["id2label"] = names
+    config["label2id"] = {v: int(k) for k, v in names.items()}
+    config_path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
