@@ -45,8 +45,10 @@ def create_engine(settings: Settings, *, pool_size: int | None = None) -> AsyncE
         pool_size=pool_size or settings.db_pool_size,
         max_overflow=0,
         pool_timeout=5,
-        # A restarted server leaves dead connections in the pool: test each before use.
-        pool_pre_ping=True,
+        # No pre-ping: it costs a round trip per request. A connection that died with a
+        # restarted server fails its first statement (the request answers 503, nothing is
+        # claimed as saved) and SQLAlchemy then replaces the whole pool.
+        pool_pre_ping=False,
         connect_args={
             "timeout": 5,
             "command_timeout": 30,

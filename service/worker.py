@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 import socket
 import time
 import uuid
@@ -222,6 +223,15 @@ class ScoringWorker:
             except Exception as error:
                 log.debug("heartbeat failed: %s", error)
             await _wait_any(stop, None, HEARTBEAT_SECONDS)
+
+
+def stop_on_signals() -> asyncio.Event:
+    """An event set by SIGTERM or SIGINT: the signal to stop claiming and wind down."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
 
 
 async def _wait_any(stop: asyncio.Event, wake: asyncio.Event | None, seconds: float) -> None:

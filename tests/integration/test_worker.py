@@ -250,3 +250,36 @@ async def test_worker__sigkill_mid_batch_loses_nothing_and_decides_once(
     while await survivor.run_once():
         pass
     await _assert_each_decided_once(settings, n)
+
+
+@pytest.mark.slow
+async def test_worker__sigterm_stops_a_worker_process_within_the_bound(
+    client: Client, make_site: SiteFactory, settings: Settings, engine: AsyncEngine
+) -> None:
+    await make_site()
+    n = 20
+    await _post_many(client, n)
+    assert settings.database_url is not None
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings.database_url,
+        "REPLYGUARD_SHUTDOWN_TIMEOUT": "5",
+        "PYTHONPATH": str(Path(__file__).parents[2]),
+    }
+    proc = subprocess.Popen([sys.executable, str(WORKER_SCRIPT), "0.3"], env=env)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if await _fetch(settings, "SELECT 1 FROM scoring_jobs WHERE state = 'running'"):
+            break
+        await asyncio.sleep(0.02)
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=15) == 0
+    assert time.monotonic() - started < 6
+    # Nothing is left leased to the departed worker: finished or handed back.
+    leased = await _fetch(settings, "SELECT 1 FROM scoring_jobs WHERE state = 'running'")
+    assert leased == []
+    survivor = ScoringWorker(settings, engine, FakeScorer())
+    while await survivor.run_once():
+        pass
+    await _assert_each_decided_once(settings, n)

@@ -11,7 +11,7 @@ from dataclasses import replace
 
 from service.db import create_engine
 from service.settings import load_settings
-from service.worker import ScoringWorker
+from service.worker import ScoringWorker, stop_on_signals
 from tests.fakes import FakeScorer
 
 
@@ -19,7 +19,8 @@ async def main(delay: float) -> None:
     settings = replace(load_settings(), batch_size=5, poll_interval=0.1)
     engine = create_engine(settings, pool_size=2)
     try:
-        await ScoringWorker(settings, engine, FakeScorer(delay=delay)).run(asyncio.Event())
+        stop = stop_on_signals()
+        await ScoringWorker(settings, engine, FakeScorer(delay=delay)).run(stop)
     finally:
         await engine.dispose()
 

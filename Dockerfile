@@ -1,0 +1,45 @@
+# One image for every role: `docker run IMAGE serve | web | worker` (serve is the default).
+#
+#   docker build -t replyguard .                                   # the shipped default model
+#   docker build -t replyguard --build-arg REPLYGUARD_MODEL=original .   # bake a Detoxify model in
+#
+# The model is fetched at build time, never at run time: the container runs offline.
+FROM python:3.11-slim
+
+ARG REPLYGUARD_MODEL=default
+# A CPU build of torch keeps the image small; point this at a CUDA index for GPU workers.
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    REPLYGUARD_DATA_DIR=/data \
+    REPLYGUARD_MODEL_DIR=/opt/replyguard/models \
+    REPLYGUARD_MODEL=${REPLYGUARD_MODEL} \
+    REPLYGUARD_HOST=0.0.0.0 \
+    HF_HUB_OFFLINE=1 \
+    TRANSFORMERS_OFFLINE=1
+
+WORKDIR /opt/replyguard
+RUN pip install --index-url "${TORCH_INDEX_URL}" torch==2.13.0
+
+COPY pyproject.toml README.md schema.sql ./
+COPY moderation ./moderation
+COPY service ./service
+RUN pip install -e .
+
+# Bake the chosen model in while the build still has a network.
+RUN if [ "${REPLYGUARD_MODEL}" != "default" ]; then \
+        HF_HUB_OFFLINE=0 TRANSFORMERS_OFFLINE=0 replyguard download-model "${REPLYGUARD_MODEL}"; \
+    fi
+
+# Run as an ordinary user (PostgreSQL itself will not run as root).
+RUN useradd --create-home --uid 10001 replyguard && mkdir -p /data && chown replyguard /data
+USER replyguard
+VOLUME ["/data"]
+EXPOSE 8080
+
+# Probes for the web roles: GET /healthz (alive) and GET /readyz (ready to serve).
+ENTRYPOINT ["replyguard"]
+CMD ["serve"]
