@@ -1,0 +1,48 @@
+"""Settings from the environment: defaults, parsing, and errors that name the variable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from service.settings import SettingsError, load_settings
+
+
+def test_load_settings__defaults_without_environment() -> None:
+    s = load_settings({})
+    assert s.database_url is None
+    assert (s.host, s.port, s.model, s.batch_size) == ("127.0.0.1", 8080, "default", 32)
+    assert s.models_path == Path("replyguard-data/models")
+
+
+def test_load_settings__reads_and_converts_variables() -> None:
+    s = load_settings({
+        "DATABASE_URL": "postgresql://u:secret@db:5432/rg",
+        "REPLYGUARD_PORT": "9000",
+        "REPLYGUARD_POLL_INTERVAL": "0.5",
+        "REPLYGUARD_LOG_LEVEL": "debug",
+        "REPLYGUARD_SCORER_PRECISION": "INT8",
+        "REPLYGUARD_DATA_DIR": "/srv/rg",
+    })
+    assert (s.port, s.poll_interval, s.log_level, s.scorer_precision) == (9000, 0.5, "DEBUG", "int8")
+    assert s.models_path == Path("/srv/rg/models")
+    assert "u:secret@" not in repr(s)
+    assert s.database_display == "postgresql://u:***@db:5432/rg"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"REPLYGUARD_PORT": "eighty"}, "REPLYGUARD_PORT='eighty': expected a whole number"),
+        ({"REPLYGUARD_BATCH_SIZE": "0"}, "REPLYGUARD_BATCH_SIZE='0': expected a positive number"),
+        ({"REPLYGUARD_POLL_INTERVAL": "-1"}, "REPLYGUARD_POLL_INTERVAL='-1'"),
+        ({"REPLYGUARD_LOG_FORMAT": "xml"}, "expected one of text, json"),
+        ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL must look like postgresql://"),
+    ],
+)
+def test_load_settings__bad_values_name_the_variable(env: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings(env)
+    assert message in str(caught.value)
+
