@@ -17,15 +17,22 @@ def test_load_settings__defaults_without_environment() -> None:
 
 
 def test_load_settings__reads_and_converts_variables() -> None:
-    s = load_settings({
-        "DATABASE_URL": "postgresql://u:secret@db:5432/rg",
-        "REPLYGUARD_PORT": "9000",
-        "REPLYGUARD_POLL_INTERVAL": "0.5",
-        "REPLYGUARD_LOG_LEVEL": "debug",
-        "REPLYGUARD_SCORER_PRECISION": "INT8",
-        "REPLYGUARD_DATA_DIR": "/srv/rg",
-    })
-    assert (s.port, s.poll_interval, s.log_level, s.scorer_precision) == (9000, 0.5, "DEBUG", "int8")
+    s = load_settings(
+        {
+            "DATABASE_URL": "postgresql://u:secret@db:5432/rg",
+            "REPLYGUARD_PORT": "9000",
+            "REPLYGUARD_POLL_INTERVAL": "0.5",
+            "REPLYGUARD_LOG_LEVEL": "debug",
+            "REPLYGUARD_SCORER_PRECISION": "INT8",
+            "REPLYGUARD_DATA_DIR": "/srv/rg",
+        }
+    )
+    assert (s.port, s.poll_interval, s.log_level, s.scorer_precision) == (
+        9000,
+        0.5,
+        "DEBUG",
+        "int8",
+    )
     assert s.models_path == Path("/srv/rg/models")
     assert "u:secret@" not in repr(s)
     assert s.database_display == "postgresql://u:***@db:5432/rg"
@@ -45,4 +52,3 @@ def test_load_settings__bad_values_name_the_variable(env: dict[str, str], messag
     with pytest.raises(SettingsError) as caught:
         load_settings(env)
     assert message in str(caught.value)
-
