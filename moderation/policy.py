@@ -45,7 +45,15 @@ MAX_TERMS: Final = 1000
 MAX_TERM_CHARS: Final = 100
 
 _POLICY_FIELDS: Final = frozenset(
-    {"mode", "thresholds", "blocked_terms", "watched_terms", "max_links"}
+    {
+        "mode",
+        "thresholds",
+        "blocked_terms",
+        "watched_terms",
+        "max_links",
+        "report_threshold",
+        "backlog_seconds",
+    }
 )
 
 
@@ -78,6 +86,10 @@ class Policy:
     blocked_terms: tuple[str, ...] = ()
     watched_terms: tuple[str, ...] = ()
     max_links: int | None = 2
+    #: Readers' reports that send an approved comment back to the queue.
+    report_threshold: int = 3
+    #: Age of the oldest unscored comment past which the site is in backlog.
+    backlog_seconds: int = 300
     version: int = 1
 
     @classmethod
@@ -109,14 +121,7 @@ class Policy:
         for name in ("blocked_terms", "watched_terms"):
             if name in data:
                 changes[name] = _parse_terms(data[name], f"{prefix}.{name}", errors)
-        if "max_links" in data:
-            value = data["max_links"]
-            if value is None or (type(value) is int and 0 <= value <= 1000):
-                changes["max_links"] = value
-            else:
-                errors.append(
-                    FieldError(f"{prefix}.max_links", "must be null or an integer 0-1000")
-                )
+        _parse_counts(data, prefix, errors, changes)
         if errors:
             raise InvalidPolicy(errors)
         if version is not None:
@@ -134,6 +139,8 @@ class Policy:
             "blocked_terms": list(self.blocked_terms),
             "watched_terms": list(self.watched_terms),
             "max_links": self.max_links,
+            "report_threshold": self.report_threshold,
+            "backlog_seconds": self.backlog_seconds,
         }
 
 
@@ -156,6 +163,30 @@ def _parse_thresholds(value: object, where: str, errors: list[FieldError]) -> di
             errors.append(FieldError(at, "hold_at must not be above reject_at"))
         parsed[label] = Thresholds(hold_at=hold_at, reject_at=reject_at)
     return parsed
+
+
+#: Whole-number fields: name -> (lowest, highest, whether null is allowed).
+_COUNTS: Final[dict[str, tuple[int, int, bool]]] = {
+    "max_links": (0, 1000, True),
+    "report_threshold": (1, 10_000, False),
+    "backlog_seconds": (10, 86_400, False),
+}
+
+
+def _parse_counts(
+    data: Mapping[str, Any], prefix: str, errors: list[FieldError], changes: dict[str, Any]
+) -> None:
+    for name, (low, high, nullable) in _COUNTS.items():
+        if name not in data:
+            continue
+        value = data[name]
+        if (value is None and nullable) or (type(value) is int and low <= value <= high):
+            changes[name] = value
+        else:
+            either = "null or " if nullable else ""
+            errors.append(
+                FieldError(f"{prefix}.{name}", f"must be {either}an integer {low}-{high}")
+            )
 
 
 def _probability(value: object, where: str, errors: list[FieldError]) -> float | None:

@@ -220,13 +220,15 @@ def write_model_card(folder: Path, card: dict[str, Any]) -> None:
 ## Make it again
 
 ```
-replyguard train --train {s["train_csv"]} --val {s["val_csv"]} \\
-    {" ".join("--test " + t for t in s["test_csvs"])} --rows {s["rows"]} --seed {s["seed"]} \\
+replyguard train --train ../{s["train_csv"]} --val ../{s["val_csv"]} \\
+    {" ".join("--test ../" + t for t in s["test_csvs"])} --rows {s["rows"]} --seed {s["seed"]} \\
     --out moderation/default_model
 ```
 
-Data: see `shared/data/README.md` (sources and licences: OLID/TweetEval, Davidson et al.,
-Wikipedia talk pages). The data files are not part of this repository.
+Run from the repository root with the data in `../shared/data/` (data paths above are
+relative to the folder holding the repository). Data: see `shared/data/README.md` (sources
+and licences: OLID/TweetEval, Davidson et al., Wikipedia talk pages). The data files are not
+part of this repository.
 """
     (folder / "MODEL_CARD.md").write_text(text, encoding="utf-8")
 

@@ -6,8 +6,12 @@ moderators and admins (bearer tokens, per site), and operators (health, metrics)
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Final, cast
 from uuid import UUID
@@ -18,7 +22,8 @@ from moderation.domain import DETOXIFY_LABELS, STATUSES, AuditEntry, Comment, St
 from moderation.errors import FieldError
 from moderation.policy import Policy
 from service import keys
-from service.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
+from service.errors import Forbidden, InvalidInput, NotFound, RateLimited, Unauthenticated
+from service.ratelimit import IPAddress, client_address, client_network
 from service.stores import NewComment, Principal, QueueOrder, Site, ThreadItem
 from service.validation import (
     ARTICLE_ID,
@@ -32,6 +37,7 @@ from service.validation import (
 )
 
 SITE_CACHE_SECONDS: Final = 2.0
+IDEMPOTENCY_KEY: Final = re.compile(r"^[\x21-\x7e]{1,255}$")
 MAX_BULK_IDS: Final = 500
 CORS_HEADERS: Final = "Content-Type, Authorization, Idempotency-Key"
 
@@ -203,11 +209,30 @@ async def post_comment(request: web.Request) -> web.Response:
         article_url=f.url("article_url"),
         article_title=f.text("article_title", max_chars=300),
     )
+    idempotency_key = request.headers.get("Idempotency-Key")
+    if idempotency_key is not None and not IDEMPOTENCY_KEY.match(idempotency_key):
+        f.errors.append(FieldError("Idempotency-Key", "must be 1-255 visible ASCII characters"))
     f.done()
-    submitted = await request.app[keys.COMMENTS].submit(new)
-    request.app[keys.METRICS].inc(
-        "replyguard_comments_accepted_total", "Comments accepted (202).", site=site.id
+    network = client_network(_client(request))
+    new = replace(
+        new,
+        author_key=_author_key(new, network),
+        body_hash=hashlib.sha256(" ".join(new.body.casefold().split()).encode()).digest(),
     )
+    _rate_limit(request, site.id, network, new.author_key)
+    request_hash = hashlib.sha256(
+        json.dumps([article_id, data], sort_keys=True, separators=(",", ":")).encode()
+    ).digest()
+    submitted = await request.app[keys.COMMENTS].submit(
+        new,
+        duplicate_window=settings.duplicate_window,
+        idempotency_key=idempotency_key,
+        request_hash=request_hash,
+    )
+    if not submitted.replayed:
+        request.app[keys.METRICS].inc(
+            "replyguard_comments_accepted_total", "Comments accepted (202).", site=site.id
+        )
     response = _private(
         {
             "id": str(submitted.id),
@@ -221,6 +246,37 @@ async def post_comment(request: web.Request) -> web.Response:
     response.headers["Location"] = f"/v1/comments/{submitted.id}"
     _cors(request, response, site)
     return response
+
+
+def _client(request: web.Request) -> IPAddress | None:
+    trusted = request.app[keys.TRUSTED_PROXIES]
+    return client_address(request.remote, request.headers.get("X-Forwarded-For"), trusted)
+
+
+def _author_key(new: NewComment, network: str) -> bytes:
+    """An author is their email when given, else their name from their network."""
+    who = (
+        f"email:{new.author_email.casefold()}"
+        if new.author_email
+        else (f"name:{new.author_name.casefold()}|{network}")
+    )
+    return hashlib.sha256(f"{new.site_id}|{who}".encode()).digest()
+
+
+def _rate_limit(request: web.Request, site_id: str, network: str, author_key: bytes) -> None:
+    settings = request.app[keys.SETTINGS]
+    wait = request.app[keys.RATE_LIMITS].hit(
+        [
+            (f"net:{site_id}:{network}", settings.rate_per_network),
+            (f"author:{author_key.hex()}", settings.rate_per_author),
+            (f"site:{site_id}", settings.rate_per_site),
+        ]
+    )
+    if wait is not None:
+        request.app[keys.METRICS].inc(
+            "replyguard_comments_rate_limited_total", "Submissions refused (429).", site=site_id
+        )
+        raise RateLimited("Too many comments from here; wait and try again.", wait)
 
 
 @routes.get("/v1/sites/{site}/articles/{article}/comments")
@@ -243,6 +299,7 @@ async def get_thread(request: web.Request) -> web.Response:
 @routes.route("OPTIONS", "/v1/sites/{site}/articles/{article}/comments")
 async def preflight_thread(request: web.Request) -> web.Response:
     site = await _site(request, _path_site(request))
+    _path_article(request)
     return _preflight(request, site, "GET, POST")
 
 
@@ -298,6 +355,30 @@ async def get_comment(request: web.Request) -> web.Response:
     if comment.parent_id is not None:
         parent = (await store.get_many([comment.parent_id])).get(comment.parent_id)
     return _private(_comment_json(comment, parent))
+
+
+@routes.post("/v1/comments/{comment}/reports")
+async def post_report(request: web.Request) -> web.Response:
+    """A reader flags a published comment; past the site's threshold it goes back to the queue."""
+    comment_id = _path_comment(request)
+    data = await read_json_object(request, request.app[keys.SETTINGS].max_request_bytes)
+    f = Fields(data)
+    f.only(("reason",))
+    reason = f.text("reason", max_chars=500)
+    f.done()
+    address = _client(request)
+    reader_key = hashlib.sha256(f"reader:{address}".encode()).digest()
+    report = await request.app[keys.COMMENTS].report(comment_id, reader_key, reason)
+    response = _private({"comment_id": str(comment_id), "recorded": report.recorded}, status=202)
+    _cors(request, response, await _site(request, report.site_id))
+    return response
+
+
+@routes.route("OPTIONS", "/v1/comments/{comment}/reports")
+async def preflight_report(request: web.Request) -> web.Response:
+    comment = await request.app[keys.COMMENTS].get(_path_comment(request))
+    site = await _site(request, comment.site_id)
+    return _preflight(request, site, "POST")
 
 
 # --- moderators ---------------------------------------------------------------------------
@@ -443,7 +524,10 @@ async def put_site(request: web.Request) -> web.Response:
             f.problem(f"allowed_origins[{i}]", "must be an origin like https://news.example")
     policy = Policy()
     try:
-        policy = Policy.from_json(f.raw("policy") or {})
+        # Left out or null: the default policy. Anything else must be a policy object
+        # (``or {}`` would quietly take false, 0 or "" for the default too).
+        raw_policy = f.raw("policy")
+        policy = Policy.from_json({} if raw_policy is None else raw_policy)
     except InvalidInput as error:
         f.errors.extend(error.errors)
     f.done()
@@ -485,6 +569,9 @@ async def put_article_policy(request: web.Request) -> web.Response:
             f.errors.extend(error.errors)
     until_raw = f.text("until", max_chars=40)
     until = None
+    blank = f.raw("until")
+    if isinstance(blank, str) and not blank.strip():
+        f.problem("until", "must be an ISO 8601 time with a UTC offset, or null")
     if until_raw is not None:
         try:
             until = datetime.fromisoformat(until_raw)
@@ -527,6 +614,8 @@ async def readyz(request: web.Request) -> web.Response:
         schema_ok = health["schema_version"] is not None
         checks["schema"] = f"version {health['schema_version']}" if schema_ok else "missing"
         checks["scorers"] = health["live_scorers"]
+        # A backlog is reported, not failed on: ingest keeps accepting, the queue buffers.
+        checks["backlog"] = await request.app[keys.JOBS].open_backlogs()
         ready = schema_ok and health["live_scorers"] > 0
     except Exception as error:
         checks["database"] = f"unreachable: {type(error).__name__}"
@@ -541,20 +630,37 @@ async def readyz(request: web.Request) -> web.Response:
 
 @routes.get("/metrics")
 async def metrics(request: web.Request) -> web.Response:
+    """Counters from this process; queue gauges from PostgreSQL, the same on every replica."""
     gauges: dict[str, tuple[str, float]] = {}
     try:
-        stats = await request.app[keys.JOBS].stats()
-        gauges = {
-            "replyguard_scoring_jobs_queued": ("Scoring jobs waiting.", stats["queued"]),
-            "replyguard_scoring_jobs_running": ("Scoring jobs leased.", stats["running"]),
-            "replyguard_scoring_jobs_failed": ("Jobs out of attempts.", stats["failed"]),
-            "replyguard_oldest_pending_seconds": (
-                "Age of the oldest unscored comment.",
-                stats["oldest_age"],
-            ),
-            "replyguard_database_up": ("1 if the database answered.", 1.0),
-        }
+        jobs = await request.app[keys.JOBS].stats()
+        deliveries = await request.app[keys.WEBHOOKS].stats()
+        backlogs = await request.app[keys.JOBS].open_backlogs()
     except Exception:
         gauges = {"replyguard_database_up": ("1 if the database answered.", 0.0)}
+    else:
+        gauges = {
+            "replyguard_database_up": ("1 if the database answered.", 1.0),
+            "replyguard_scoring_jobs_queued": ("Scoring jobs waiting.", jobs["queued"]),
+            "replyguard_scoring_jobs_running": ("Scoring jobs leased.", jobs["running"]),
+            "replyguard_scoring_jobs_failed": ("Jobs out of attempts.", jobs["failed"]),
+            "replyguard_oldest_pending_seconds": (
+                "Age of the oldest unscored comment.",
+                jobs["oldest_age"],
+            ),
+            "replyguard_sites_in_backlog": (
+                "Sites whose oldest unscored comment is past their limit.",
+                float(len(backlogs)),
+            ),
+            "replyguard_webhook_events_unfanned": (
+                "Outbox events not yet turned into deliveries.",
+                deliveries["unfanned"],
+            ),
+        }
+        for state in ("pending", "delivering", "failed", "dead"):
+            gauges[f"replyguard_webhook_deliveries_{state}"] = (
+                f"Webhook deliveries {state}.",
+                deliveries[state],
+            )
     text = request.app[keys.METRICS].render(gauges)
     return web.Response(text=text, content_type="text/plain", charset="utf-8")

@@ -13,12 +13,17 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service import api, keys, openapi
+from service import api, keys, openapi, pages, review_api, sessions, webhook_api
+from service.accounts import Authenticator, SessionAwareTokens
 from service.db import create_engine
 from service.metrics import Metrics
+from service.page_store import ReviewStore
 from service.problems import Handler, problem_middleware
+from service.ratelimit import SlidingWindow
 from service.settings import Settings
-from service.stores import CommentStore, HealthStore, JobStore, SiteStore, TokenStore
+from service.ssrf import UrlGuard, parse_networks
+from service.stores import CommentStore, HealthStore, JobStore, SiteStore
+from service.webhook_store import WebhookStore
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +53,20 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
 def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> web.Application:
     """The web application. Pass ``engine`` to share one (tests); else one is made and closed."""
     app = web.Application(
-        middlewares=[observe, problem_middleware],
+        middlewares=[
+            observe,
+            pages.widget_cors,
+            problem_middleware,
+            sessions.session_middleware,
+        ],
         client_max_size=settings.max_request_bytes,
     )
     app[keys.SETTINGS] = settings
     app[keys.METRICS] = Metrics()
     app[keys.SITE_CACHE] = {}
+    app[keys.RATE_LIMITS] = SlidingWindow()
+    app[keys.TRUSTED_PROXIES] = parse_networks(settings.trusted_proxies)
+    app[keys.WEBHOOK_GUARD] = UrlGuard.from_setting(settings.webhook_allowed_networks)
 
     async def database(app: web.Application) -> AsyncIterator[None]:
         owned = engine is None
@@ -61,14 +74,21 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> web.
         app[keys.ENGINE] = db
         app[keys.SITES] = SiteStore(db)
         app[keys.COMMENTS] = CommentStore(db)
-        app[keys.TOKENS] = TokenStore(db)
+        # The moderator's page signs people in; its requests reach the API as them.
+        app[keys.AUTH] = Authenticator(db, settings)
+        app[keys.TOKENS] = SessionAwareTokens(db, app[keys.AUTH].bridge_token)
+        app[keys.REVIEW] = ReviewStore(db)
         app[keys.HEALTH] = HealthStore(db)
         app[keys.JOBS] = JobStore(db)
+        app[keys.WEBHOOKS] = WebhookStore(db)
         yield
         if owned:
             await db.dispose()
 
     app.cleanup_ctx.append(database)
     app.add_routes(api.routes)
+    app.add_routes(webhook_api.routes)
+    app.add_routes(review_api.routes)
+    app.add_routes(pages.routes)
     app.router.add_get("/v1/openapi.json", openapi.handler)
     return app

@@ -1,9 +1,11 @@
-"""The ``replyguard`` command: serve, web, worker, create-token, and the model commands."""
+"""The ``replyguard`` command: serve, web, worker, create-token, create-user, and the model
+commands."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -72,15 +74,15 @@ def cmd_web(args: argparse.Namespace) -> int:
 async def _run_worker(settings: Settings) -> None:
     from moderation.detox import load_scorer
     from service.db import apply_schema, create_engine
-    from service.worker import ScoringWorker
+    from service.worker import ScoringWorker, stop_on_signals
 
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     engine = create_engine(settings, pool_size=3)
+    deliverer: asyncio.Task[None] | None = None
     try:
         await apply_schema(engine)
+        # Webhooks go out from every worker, starting before the model is loaded.
+        deliverer = asyncio.create_task(_deliver_webhooks(settings, stop), name="webhooks")
         started = time.perf_counter()
         scorer = await asyncio.to_thread(
             load_scorer,
@@ -98,12 +100,53 @@ async def _run_worker(settings: Settings) -> None:
         )
         await ScoringWorker(settings, engine, scorer).run(stop)
     finally:
+        if deliverer is not None:
+            stop.set()
+            await deliverer
         await engine.dispose()
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
     settings: Settings = args.settings
     asyncio.run(_run_worker(_database(settings)))
+    return 0
+
+
+async def _deliver_webhooks(settings: Settings, stop: asyncio.Event) -> None:
+    """The webhook deliverer, on its own connection pool. If it fails it starts again after
+    a pause: a webhook fault must never stop the scoring beside it."""
+    from service.db import create_engine
+    from service.webhooks import WebhookDeliverer
+
+    engine = create_engine(settings, pool_size=min(settings.webhook_concurrency, 8))
+    try:
+        while not stop.is_set():
+            try:
+                await WebhookDeliverer(settings, engine).run(stop)
+            except Exception:
+                log.exception("the webhook deliverer failed; starting it again in 5 s")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 5.0)
+    finally:
+        await engine.dispose()
+
+
+async def _run_deliverer(settings: Settings) -> None:
+    from service.db import apply_schema, create_engine
+    from service.worker import stop_on_signals
+
+    stop = stop_on_signals()
+    engine = create_engine(settings, pool_size=1)
+    try:
+        await apply_schema(engine)
+    finally:
+        await engine.dispose()
+    await _deliver_webhooks(settings, stop)
+
+
+def cmd_deliver(args: argparse.Namespace) -> int:
+    settings: Settings = args.settings
+    asyncio.run(_run_deliverer(_database(settings)))
     return 0
 
 
@@ -190,7 +233,9 @@ async def _announce(settings: Settings) -> None:
         print(
             "No admin token exists yet. Make one with:\n"
             f"    replyguard create-token --role admin{where}\n"
-            "then create a site: PUT /v1/sites/{site} with 'Authorization: Bearer <token>'.",
+            "then create a site: PUT /v1/sites/{site} with 'Authorization: Bearer <token>'.\n"
+            "People sign in to the moderator's page (/moderate) as users:\n"
+            "    replyguard create-user NAME --role admin   (or --role moderator --site SITE)",
             flush=True,
         )
 
@@ -231,6 +276,72 @@ def cmd_create_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def _author_filter(args: argparse.Namespace) -> dict[str, Any] | None:
+    if bool(args.email) == bool(args.author_id):
+        print("error: give exactly one of --email or --author-id", file=sys.stderr)
+        return None
+    if args.author_id:
+        try:
+            return {"author_id": bytes.fromhex(args.author_id)}
+        except ValueError:
+            print("error: --author-id is the hex id shown by export-author", file=sys.stderr)
+            return None
+    return {"email": args.email}
+
+
+async def _with_authors(settings: Settings, action: str, who: dict[str, Any]) -> Any:
+    from service.db import create_engine
+    from service.stores import AuthorStore
+
+    engine = create_engine(settings, pool_size=1)
+    try:
+        store = AuthorStore(engine)
+        if action == "export":
+            return await store.comments(**who)
+        return await store.erase(**who, actor="erase-author")
+    finally:
+        await engine.dispose()
+
+
+def cmd_export_author(args: argparse.Namespace) -> int:
+    """All of an author's comments as JSON on stdout: an answer to an access request."""
+    import json
+
+    settings: Settings = args.settings
+    who = _author_filter(args)
+    if who is None:
+        return 2
+    found = asyncio.run(_with_authors(_database(settings), "export", who))
+    out = [
+        {
+            "author_id": key.hex() if key else None,
+            "id": str(c.id),
+            "site_id": c.site_id,
+            "article_id": c.article_id,
+            "parent_id": str(c.parent_id) if c.parent_id else None,
+            "author_name": c.author_name,
+            "author_email": c.author_email,
+            "body": c.body,
+            "status": c.status,
+            "created_at": c.created_at.isoformat(),
+        }
+        for c, key in found
+    ]
+    print(json.dumps({"comments": out}, indent=2, ensure_ascii=False))
+    return 0
+
+
+def cmd_erase_author(args: argparse.Namespace) -> int:
+    """Erase an author's comments (words and personal fields); the audit trail records it."""
+    settings: Settings = args.settings
+    who = _author_filter(args)
+    if who is None:
+        return 2
+    count = asyncio.run(_with_authors(_database(settings), "erase", who))
+    print(f"erased {count} comments")
+    return 0
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
     settings: Settings = args.settings
     asyncio.run(_prepare(_database(settings)))
@@ -264,18 +375,31 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("worker", help="a scoring worker alone (any number)").set_defaults(
         func=cmd_worker
     )
+    sub.add_parser(
+        "deliver", help="a webhook deliverer alone, without a model (workers run one too)"
+    ).set_defaults(func=cmd_deliver)
     p = sub.add_parser("create-token", help="make a moderator or admin API token")
     p.add_argument("--role", choices=("admin", "moderator"), required=True)
     p.add_argument("--site", action="append", help="a site the token covers (repeatable)")
     p.add_argument("--label", default="", help="a name for audit trails, e.g. the person's")
     p.set_defaults(func=cmd_create_token)
+    for name, func, text in (
+        ("export-author", cmd_export_author, "print all of an author's comments as JSON"),
+        ("erase-author", cmd_erase_author, "erase an author's comments (audit kept)"),
+    ):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("--email", help="the author's email address")
+        p.add_argument("--author-id", help="the author id (hex) from export-author")
+        p.set_defaults(func=func)
     sub.add_parser("migrate", help="apply schema.sql to the database").set_defaults(
         func=cmd_migrate
     )
 
     from service.cli_model import add_model_commands
+    from service.cli_users import add_user_commands
 
     add_model_commands(sub)
+    add_user_commands(sub)
     return parser
 
 

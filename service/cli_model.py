@@ -198,8 +198,10 @@ def download_detoxify_model(name: str, dest: Path) -> Path:
                 torch.hub.download_url_to_file(url, str(checkpoint), progress=True)
             except OSError as error:
                 raise _OfflineError(
-                    f"could not fetch {url} ({error}). download-model needs network access; "
-                    f"elsewhere, copy {filename} to {dest}/ or into {cached.parent}/"
+                    f"could not fetch {url} ({error}). download-model needs network access, "
+                    f"or {filename} in {cached.parent}/ and {name}'s config and tokenizer in "
+                    "the Hugging Face cache; or copy a model folder made elsewhere to "
+                    f"{dest}/"
                 ) from error
         loaded = torch.load(checkpoint, map_location="cpu", weights_only=False)
         arch: Mapping[str, Any] = loaded["config"]["arch"]["args"]

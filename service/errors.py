@@ -9,6 +9,7 @@
     ├── NotFound              404        no such thing, or not one the caller may know of
     ├── Conflict              409        the state forbids it right now
     ├── PayloadTooLarge       413
+    ├── RateLimited           429        too many submissions; retry after a while
     ├── UnsupportedMediaType  415
     └── Unavailable           503        the database cannot be reached; retry later
 
@@ -29,6 +30,7 @@ __all__ = [
     "InvalidPolicy",
     "NotFound",
     "PayloadTooLarge",
+    "RateLimited",
     "ReplyguardError",
     "Unauthenticated",
     "Unavailable",
@@ -68,5 +70,13 @@ class Unavailable(ReplyguardError):
     """A dependency (PostgreSQL) cannot be reached; the client should retry."""
 
     def __init__(self, detail: str, retry_after: int = 5) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
+class RateLimited(ReplyguardError):
+    """Too many requests from one client, author or site; ``retry_after`` in seconds."""
+
+    def __init__(self, detail: str, retry_after: float) -> None:
         super().__init__(detail)
         self.retry_after = retry_after

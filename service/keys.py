@@ -5,9 +5,14 @@ from __future__ import annotations
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from service.accounts import Authenticator
 from service.metrics import Metrics
+from service.page_store import ReviewStore
+from service.ratelimit import SlidingWindow
 from service.settings import Settings
+from service.ssrf import IPNetwork, UrlGuard
 from service.stores import CommentStore, HealthStore, JobStore, Site, SiteStore, TokenStore
+from service.webhook_store import WebhookStore
 
 SETTINGS = web.AppKey("settings", Settings)
 ENGINE = web.AppKey("engine", AsyncEngine)
@@ -19,3 +24,14 @@ METRICS = web.AppKey("metrics", Metrics)
 JOBS = web.AppKey("jobs", JobStore)
 #: site id -> (monotonic time read, site): a couple of seconds of caching on the hot path.
 SITE_CACHE = web.AppKey("site_cache", dict[str, tuple[float, Site]])
+#: Comment submissions per client network, author and site (service.ratelimit).
+RATE_LIMITS = web.AppKey("rate_limits", SlidingWindow)
+#: Proxies whose X-Forwarded-For is believed.
+TRUSTED_PROXIES = web.AppKey("trusted_proxies", tuple[IPNetwork, ...])
+WEBHOOKS = web.AppKey("webhooks", WebhookStore)
+#: Checks webhook URLs at registration (the deliverer has its own, same settings).
+WEBHOOK_GUARD = web.AppKey("webhook_guard", UrlGuard)
+#: Sign-in, sessions and users for the moderator's page (service.accounts).
+AUTH = web.AppKey("auth", Authenticator)
+#: Claims, live changes and counts for the moderator's page (service.page_store).
+REVIEW = web.AppKey("review", ReviewStore)

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from service import errors
 from service.db import is_unavailable
+from service.ratelimit import retry_after_header
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +25,7 @@ _STATUS: list[tuple[type[errors.ReplyguardError], int, str]] = [
     (errors.Conflict, 409, "Conflict"),
     (errors.PayloadTooLarge, 413, "Payload too large"),
     (errors.UnsupportedMediaType, 415, "Unsupported media type"),
+    (errors.RateLimited, 429, "Too many requests"),
     (errors.Unavailable, 503, "Service unavailable"),
 ]
 
@@ -64,8 +66,8 @@ def from_error(error: errors.ReplyguardError) -> web.Response:
     if isinstance(error, errors.InvalidInput):
         fields = [{"field": e.field, "problem": e.problem} for e in error.errors]
     headers = None
-    if isinstance(error, errors.Unavailable):
-        headers = {"Retry-After": str(error.retry_after)}
+    if isinstance(error, errors.Unavailable | errors.RateLimited):
+        headers = {"Retry-After": retry_after_header(error.retry_after)}
     if isinstance(error, errors.Unauthenticated):
         headers = {"WWW-Authenticate": 'Bearer realm="replyguard"'}
     detail = error.detail if isinstance(error, errors.InvalidInput) else str(error)

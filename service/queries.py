@@ -59,22 +59,31 @@ UPSERT_ARTICLE_OVERRIDE: Final[TextClause] = text(
 INSERT_COMMENT: Final[TextClause] = text(
     """
     WITH ok AS (
-        SELECT CAST(:parent_id AS uuid) IS NULL OR EXISTS (
-            SELECT 1 FROM comments p
-            WHERE p.id = :parent_id AND p.site_id = :site_id AND p.article_id = :article_id
-        ) AS parent_ok
+        SELECT
+            CAST(:parent_id AS uuid) IS NULL OR EXISTS (
+                SELECT 1 FROM comments p
+                WHERE p.id = :parent_id AND p.site_id = :site_id AND p.article_id = :article_id
+            ) AS parent_ok,
+            -- The same author posting the same text again within the window: refused.
+            NOT EXISTS (
+                SELECT 1 FROM comments d
+                WHERE d.site_id = :site_id AND d.author_key = :author_key
+                  AND d.body_hash = :body_hash
+                  AND d.created_at > now() - make_interval(secs => :duplicate_window)
+            ) AS fresh
     ),
     article AS (
         INSERT INTO articles (site_id, id, url, title)
-        SELECT :site_id, :article_id, :article_url, :article_title FROM ok WHERE parent_ok
+        SELECT :site_id, :article_id, :article_url, :article_title FROM ok
+        WHERE parent_ok AND fresh
         ON CONFLICT (site_id, id) DO NOTHING
     ),
     comment AS (
         INSERT INTO comments (site_id, article_id, parent_id, body, author_name,
-                              author_email, author_token_hash)
+                              author_email, author_token_hash, author_key, body_hash)
         SELECT :site_id, :article_id, :parent_id, :body, :author_name, :author_email,
-               :token_hash
-        FROM ok WHERE parent_ok
+               :token_hash, :author_key, :body_hash
+        FROM ok WHERE parent_ok AND fresh
         RETURNING id, created_at
     ),
     job AS (
@@ -85,8 +94,43 @@ INSERT_COMMENT: Final[TextClause] = text(
                                reason)
         SELECT id, :site_id, NULL, 'pending', 'system', 'system', 'submitted' FROM comment
     )
-    SELECT id, created_at FROM comment
+    SELECT (SELECT id FROM comment) AS id, (SELECT created_at FROM comment) AS created_at,
+           ok.parent_ok, ok.fresh
+    FROM ok
     """
+)
+
+# --- idempotency keys -------------------------------------------------------------------
+
+# A concurrent request with the same key waits on this row's lock: a short lock_timeout
+# turns that wait into "still in flight" (409) rather than a queue of blocked requests.
+IDEMPOTENCY_LOCK_TIMEOUT: Final[TextClause] = text("SET LOCAL lock_timeout = '250ms'")
+
+CLAIM_IDEMPOTENCY_KEY: Final[TextClause] = text(
+    """
+    INSERT INTO idempotency_keys (site_id, key, request_hash)
+    VALUES (:site_id, :key, :request_hash)
+    ON CONFLICT (site_id, key) DO NOTHING
+    RETURNING key
+    """
+)
+
+GET_IDEMPOTENCY_KEY: Final[TextClause] = text(
+    """
+    SELECT request_hash, response FROM idempotency_keys
+    WHERE site_id = :site_id AND key = :key
+    """
+)
+
+SAVE_IDEMPOTENT_RESPONSE: Final[TextClause] = text(
+    """
+    UPDATE idempotency_keys SET response = CAST(:response AS jsonb)
+    WHERE site_id = :site_id AND key = :key
+    """
+)
+
+SWEEP_IDEMPOTENCY_KEYS: Final[TextClause] = text(
+    "DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(secs => :keep)"
 )
 
 _COMMENT_COLUMNS: Final = """
@@ -401,4 +445,119 @@ FIND_TOKEN: Final[TextClause] = text(
 
 COUNT_ADMIN_TOKENS: Final[TextClause] = text(
     "SELECT count(*) FROM api_tokens WHERE role = 'admin' AND revoked_at IS NULL"
+)
+
+# --- readers' reports -------------------------------------------------------------------
+
+# One report per reader per comment; only approved (visible) comments can be reported.
+# Counting happens on the comment row, which the insert locks, so concurrent reports
+# cross the threshold exactly once.
+ADD_REPORT: Final[TextClause] = text(
+    """
+    WITH target AS (
+        SELECT id FROM comments WHERE id = :comment_id AND status = 'approved' FOR UPDATE
+    ),
+    report AS (
+        INSERT INTO comment_reports (comment_id, reader_key, reason)
+        SELECT id, :reader_key, :reason FROM target
+        ON CONFLICT DO NOTHING
+        RETURNING comment_id
+    )
+    UPDATE comments c SET report_count = c.report_count + 1
+    FROM report WHERE c.id = report.comment_id
+    RETURNING c.report_count, c.site_id
+    """
+)
+
+REPORT_CONTEXT: Final[TextClause] = text(
+    """
+    SELECT c.status, c.site_id, s.policy, s.policy_version
+    FROM comments c JOIN sites s ON s.id = c.site_id
+    WHERE c.id = :comment_id
+    """
+)
+
+# --- backlog ----------------------------------------------------------------------------
+
+# Per site: the age of its oldest unscored comment and whether a backlog episode is open.
+BACKLOG_STATE: Final[TextClause] = text(
+    """
+    SELECT s.id AS site_id, s.policy, s.policy_version,
+           EXTRACT(EPOCH FROM now() - (SELECT min(c.created_at) FROM comments c
+                                       WHERE c.site_id = s.id AND c.status = 'pending'))
+               AS oldest_age,
+           e.id AS episode_id
+    FROM sites s
+    LEFT JOIN backlog_episodes e ON e.site_id = s.id AND e.ended_at IS NULL
+    """
+)
+
+OPEN_BACKLOG: Final[TextClause] = text(
+    """
+    INSERT INTO backlog_episodes (site_id, oldest_age) VALUES (:site_id, :oldest_age)
+    ON CONFLICT (site_id) WHERE ended_at IS NULL DO NOTHING
+    RETURNING id
+    """
+)
+
+CLOSE_BACKLOG: Final[TextClause] = text(
+    "UPDATE backlog_episodes SET ended_at = now() WHERE id = :episode_id AND ended_at IS NULL"
+)
+
+INSERT_SITE_EVENT: Final[TextClause] = text(
+    """
+    INSERT INTO outbox (event_type, site_id, payload)
+    VALUES (:event_type, :site_id, CAST(:payload AS jsonb))
+    """
+)
+
+OPEN_BACKLOGS: Final[TextClause] = text(
+    """
+    SELECT site_id, started_at, oldest_age FROM backlog_episodes
+    WHERE ended_at IS NULL ORDER BY site_id
+    """
+)
+
+# --- authors' data ----------------------------------------------------------------------
+
+AUTHOR_COMMENTS: Final[TextClause] = text(
+    f"""
+    SELECT {_COMMENT_COLUMNS}, c.author_key
+    FROM comments c JOIN articles a ON a.site_id = c.site_id AND a.id = c.article_id
+    WHERE (CAST(:email AS text) IS NOT NULL AND lower(c.author_email) = lower(:email))
+       OR (CAST(:author_key AS bytea) IS NOT NULL AND c.author_key = :author_key)
+    ORDER BY c.created_at, c.id
+    """
+)
+
+# Erasure keeps the row (replies still hang from it, the audit trail still points at it)
+# but removes what identifies or was written by the person.
+ERASE_COMMENT: Final[TextClause] = text(
+    """
+    UPDATE comments
+    SET body = '', author_name = '[erased]', author_email = NULL, author_key = NULL,
+        body_hash = NULL, scores = NULL, explanation = NULL,
+        status = CASE WHEN status IN ('approved', 'pending') THEN 'rejected' ELSE status END,
+        status_reason = 'erased at the author''s request', status_changed_at = now()
+    WHERE id = :comment_id
+    RETURNING site_id, status
+    """
+)
+
+ERASE_COMMENT_HISTORY: Final[TextClause] = text(
+    "UPDATE audit_log SET explanation = NULL WHERE comment_id = :comment_id"
+)
+
+ERASE_COMMENT_SCORES: Final[TextClause] = text(
+    "DELETE FROM comment_scores WHERE comment_id = :comment_id"
+)
+
+# Events already written about the comment keep their type and ids, not its words.
+ERASE_COMMENT_EVENTS: Final[TextClause] = text(
+    """
+    UPDATE outbox
+    SET payload = jsonb_build_object('comment_id', comment_id::text, 'site_id', site_id,
+                                     'erased', true)
+    WHERE comment_id = :comment_id
+    """
 )

@@ -57,6 +57,40 @@ class Settings:
     statement_timeout_ms: int = 5000
     worker_stale_after: float = 60.0
 
+    # Abuse (service.ratelimit): per-minute limits per client network (/24, /64), per
+    # author and per site, in each web process; proxies whose X-Forwarded-For is believed;
+    # how long the same author may not post the same text again; how long idempotency keys
+    # are kept.
+    rate_per_network: int = 30
+    rate_per_author: int = 10
+    rate_per_site: int = 6000
+    trusted_proxies: str = ""
+    duplicate_window: float = 300.0
+    idempotency_keep: float = 86400.0
+
+    # Webhooks (service.webhooks). Allowed networks: comma-separated CIDRs the SSRF guard
+    # lets through (e.g. 127.0.0.1/32 for tests); empty refuses every private address.
+    webhook_allowed_networks: str = ""
+    webhook_concurrency: int = 32
+    webhook_per_endpoint: int = 4
+    webhook_connect_timeout: float = 5.0
+    webhook_timeout: float = 15.0
+    webhook_lease: float = 60.0
+    webhook_poll_interval: float = 1.0
+    webhook_batch_size: int = 100
+    webhook_disable_after: float = 5 * 86400.0
+    webhook_secret_overlap: float = 86400.0
+
+    # The moderator's page (service.pages, service.sessions): sessions end after
+    # session_idle seconds without use or session_max after sign-in; cookie_secure is
+    # auto (Secure when the request came over https), always or never.
+    session_idle: float = 1800.0
+    session_max: float = 12 * 3600.0
+    cookie_secure: str = "auto"
+    sign_in_failure_delay: float = 0.5
+    claim_seconds: float = 180.0
+    live_poll_interval: float = 3.0
+
     @property
     def models_path(self) -> Path:
         """Where downloaded Detoxify models live (``<name>/`` each)."""
@@ -104,12 +138,35 @@ _ENV: dict[str, str] = {
     "db_pool_size": "REPLYGUARD_DB_POOL_SIZE",
     "statement_timeout_ms": "REPLYGUARD_STATEMENT_TIMEOUT_MS",
     "worker_stale_after": "REPLYGUARD_WORKER_STALE_AFTER",
+    "rate_per_network": "REPLYGUARD_RATE_PER_NETWORK",
+    "rate_per_author": "REPLYGUARD_RATE_PER_AUTHOR",
+    "rate_per_site": "REPLYGUARD_RATE_PER_SITE",
+    "trusted_proxies": "REPLYGUARD_TRUSTED_PROXIES",
+    "duplicate_window": "REPLYGUARD_DUPLICATE_WINDOW",
+    "idempotency_keep": "REPLYGUARD_IDEMPOTENCY_KEEP",
+    "webhook_allowed_networks": "REPLYGUARD_WEBHOOK_ALLOWED_NETWORKS",
+    "webhook_concurrency": "REPLYGUARD_WEBHOOK_CONCURRENCY",
+    "webhook_per_endpoint": "REPLYGUARD_WEBHOOK_PER_ENDPOINT",
+    "webhook_connect_timeout": "REPLYGUARD_WEBHOOK_CONNECT_TIMEOUT",
+    "webhook_timeout": "REPLYGUARD_WEBHOOK_TIMEOUT",
+    "webhook_lease": "REPLYGUARD_WEBHOOK_LEASE",
+    "webhook_poll_interval": "REPLYGUARD_WEBHOOK_POLL_INTERVAL",
+    "webhook_batch_size": "REPLYGUARD_WEBHOOK_BATCH_SIZE",
+    "webhook_disable_after": "REPLYGUARD_WEBHOOK_DISABLE_AFTER",
+    "webhook_secret_overlap": "REPLYGUARD_WEBHOOK_SECRET_OVERLAP",
+    "session_idle": "REPLYGUARD_SESSION_IDLE",
+    "session_max": "REPLYGUARD_SESSION_MAX",
+    "cookie_secure": "REPLYGUARD_COOKIE_SECURE",
+    "sign_in_failure_delay": "REPLYGUARD_SIGN_IN_FAILURE_DELAY",
+    "claim_seconds": "REPLYGUARD_CLAIM_SECONDS",
+    "live_poll_interval": "REPLYGUARD_LIVE_POLL_INTERVAL",
 }
 
 _CHOICES: dict[str, tuple[str, ...]] = {
     "log_level": ("DEBUG", "INFO", "WARNING", "ERROR"),
     "log_format": ("text", "json"),
     "scorer_precision": ("fp32", "bf16", "int8"),
+    "cookie_secure": ("auto", "always", "never"),
 }
 
 
@@ -171,3 +228,17 @@ def _check(settings: Settings) -> None:
             "DATABASE_URL must look like postgresql://user:password@host:5432/dbname "
             "(or be unset to use the embedded PostgreSQL)"
         )
+    from service.ssrf import parse_networks
+
+    try:
+        parse_networks(settings.trusted_proxies)
+    except ValueError as error:
+        raise SettingsError(
+            f"REPLYGUARD_TRUSTED_PROXIES: {error}; give comma-separated CIDRs"
+        ) from None
+    try:
+        parse_networks(settings.webhook_allowed_networks)
+    except ValueError as error:
+        raise SettingsError(
+            f"REPLYGUARD_WEBHOOK_ALLOWED_NETWORKS: {error}; give comma-separated CIDRs"
+        ) from None

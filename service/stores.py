@@ -18,6 +18,7 @@ from typing import Any, Generic, Literal, TypeVar, cast
 from uuid import UUID
 
 from sqlalchemy import Row
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from moderation.domain import (
@@ -32,7 +33,7 @@ from moderation.domain import (
 from moderation.errors import FieldError
 from moderation.policy import Decision, Policy, max_score
 from service import queries as q
-from service.errors import InvalidInput, NotFound
+from service.errors import Conflict, InvalidInput, NotFound
 
 T = TypeVar("T")
 Role = Literal["moderator", "admin"]
@@ -63,14 +64,20 @@ class NewComment:
     parent_id: CommentId | None = None
     article_url: str | None = None
     article_title: str | None = None
+    #: Identifies the author across comments without keeping more than a hash.
+    author_key: bytes = b""
+    #: Identifies the text, to refuse the same author posting it again at once.
+    body_hash: bytes = b""
 
 
 @dataclass(frozen=True, slots=True)
 class Submitted:
     id: CommentId
     created_at: datetime
-    #: Shown to the author once; only its hash is stored.
+    #: Shown to the author at submission; only its hash is kept with the comment.
     author_token: str
+    #: True when this is the stored answer to an earlier request with the same key.
+    replayed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +119,15 @@ class DecisionResult:
     id: CommentId
     status: Status
     changed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ReportResult:
+    site_id: str
+    #: False when this reader had already reported this comment.
+    recorded: bool
+    #: True when this report sent the comment back to the moderators' queue.
+    held: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,13 +286,29 @@ class CommentStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    async def submit(self, new: NewComment) -> Submitted:
+    async def submit(
+        self,
+        new: NewComment,
+        *,
+        duplicate_window: float,
+        idempotency_key: str | None = None,
+        request_hash: bytes = b"",
+    ) -> Submitted:
         """Store a comment and its scoring job in one transaction, or nothing at all.
 
-        Raises InvalidInput when the parent is not a comment of the same article.
+        With an idempotency key, a retry of the same request gets the original answer; the
+        same key with another body is InvalidInput, and while the first request is still
+        running, Conflict. Raises InvalidInput when the parent is not a comment of the same
+        article, and Conflict when the author posted the same text within the window.
         """
         token = "rga_" + secrets.token_urlsafe(24)
         async with self._engine.begin() as conn:
+            if idempotency_key is not None:
+                replay = await _claim_idempotency_key(
+                    conn, new.site_id, idempotency_key, request_hash
+                )
+                if replay is not None:
+                    return replay
             row = (
                 await conn.execute(
                     q.INSERT_COMMENT,
@@ -290,12 +322,31 @@ class CommentStore:
                         "author_name": new.author_name,
                         "author_email": new.author_email,
                         "token_hash": hash_token(token),
+                        "author_key": new.author_key,
+                        "body_hash": new.body_hash,
+                        "duplicate_window": duplicate_window,
                     },
                 )
-            ).first()
-            if row is None:
+            ).one()
+            if not row.parent_ok:
                 raise InvalidInput([FieldError("parent_id", "is not a comment of this article")])
-        return Submitted(id=CommentId(row.id), created_at=row.created_at, author_token=token)
+            if not row.fresh:
+                raise Conflict(
+                    "You posted the same comment a moment ago; it is already waiting for "
+                    "moderation."
+                )
+            submitted = Submitted(CommentId(row.id), row.created_at, token)
+            if idempotency_key is not None:
+                answer = {
+                    "id": str(submitted.id),
+                    "created_at": submitted.created_at.isoformat(),
+                    "author_token": token,
+                }
+                await conn.execute(
+                    q.SAVE_IDEMPOTENT_RESPONSE,
+                    {"site_id": new.site_id, "key": idempotency_key, "response": _dumps(answer)},
+                )
+        return submitted
 
     async def get(self, comment_id: UUID) -> Comment:
         async with self._engine.connect() as conn:
@@ -467,6 +518,60 @@ class CommentStore:
                 results.append(DecisionResult(CommentId(comment_id), verdict, True))
         return results, missing
 
+    async def report(self, comment_id: UUID, reader_key: bytes, reason: str | None) -> ReportResult:
+        """Record a reader's report of a published comment, once per reader.
+
+        When the reports reach the site's threshold, the comment goes back to ``held``
+        (audit row, ``comment.held`` and ``comment.reported`` events, same transaction).
+        Only published comments can be reported: others are NotFound, as readers cannot
+        see them.
+        """
+        async with self._engine.begin() as conn:
+            context = (await conn.execute(q.REPORT_CONTEXT, {"comment_id": comment_id})).first()
+            if context is None or context.status != "approved":
+                raise NotFound("No such comment.")
+            added = (
+                await conn.execute(
+                    q.ADD_REPORT,
+                    {"comment_id": comment_id, "reader_key": reader_key, "reason": reason},
+                )
+            ).first()
+            if added is None:
+                return ReportResult(context.site_id, recorded=False, held=False)
+            policy = Policy.from_json(context.policy, version=context.policy_version)
+            if added.report_count != policy.report_threshold:
+                return ReportResult(context.site_id, recorded=True, held=False)
+            why = f"reported by {added.report_count} readers"
+            await _change_status(
+                conn,
+                comment_id=comment_id,
+                site_id=context.site_id,
+                from_status="approved",
+                to_status="held",
+                actor_kind="system",
+                actor="readers",
+                reason=why,
+            )
+            await conn.execute(
+                q.INSERT_OUTBOX,
+                {
+                    "event_type": "comment.reported",
+                    "site_id": context.site_id,
+                    "comment_id": comment_id,
+                    "payload": _dumps(
+                        {
+                            "comment_id": str(comment_id),
+                            "site_id": context.site_id,
+                            "reports": added.report_count,
+                            "threshold": policy.report_threshold,
+                            "status": "held",
+                            "reason": why,
+                        }
+                    ),
+                },
+            )
+        return ReportResult(context.site_id, recorded=True, held=True)
+
     async def audit(self, comment_id: UUID) -> list[AuditEntry]:
         async with self._engine.connect() as conn:
             rows = (await conn.execute(q.GET_AUDIT, {"comment_id": comment_id})).all()
@@ -484,6 +589,47 @@ class CommentStore:
             )
             for r in rows
         ]
+
+
+async def _claim_idempotency_key(
+    conn: AsyncConnection, site_id: str, key: str, request_hash: bytes
+) -> Submitted | None:
+    """Take the key for this request (None), or return the stored answer of an earlier one."""
+    await conn.execute(q.IDEMPOTENCY_LOCK_TIMEOUT)
+    params = {"site_id": site_id, "key": key, "request_hash": request_hash}
+    try:
+        claimed = (await conn.execute(q.CLAIM_IDEMPOTENCY_KEY, params)).first()
+    except sa_exc.DBAPIError as error:
+        if _sqlstate(error) == "55P03":  # lock_not_available: the first is still running
+            raise Conflict(
+                "A request with this Idempotency-Key is still being processed; retry shortly."
+            ) from None
+        raise
+    if claimed is not None:
+        return None
+    row = (await conn.execute(q.GET_IDEMPOTENCY_KEY, params)).one()
+    if bytes(row.request_hash) != request_hash:
+        raise InvalidInput(
+            [FieldError("Idempotency-Key", "was already used for a different request")]
+        )
+    answer = row.response
+    if answer is None:  # cannot happen: the answer is saved in the claiming transaction
+        raise Conflict("A request with this Idempotency-Key has not finished; retry shortly.")
+    return Submitted(
+        id=CommentId(UUID(answer["id"])),
+        created_at=datetime.fromisoformat(answer["created_at"]),
+        author_token=answer["author_token"],
+        replayed=True,
+    )
+
+
+def _sqlstate(error: sa_exc.DBAPIError) -> str | None:
+    orig = error.orig
+    for candidate in (orig, getattr(orig, "__cause__", None)):
+        code = getattr(candidate, "sqlstate", None) or getattr(candidate, "pgcode", None)
+        if isinstance(code, str):
+            return code
+    return None
 
 
 async def _change_status(
@@ -716,6 +862,59 @@ class JobStore:
         async with self._engine.begin() as conn:
             await conn.execute(q.REMOVE_WORKER, {"worker_id": worker_id})
 
+    async def check_backlog(self) -> list[str]:
+        """Open or close each site's backlog episode; returns the sites newly in backlog.
+
+        A site is in backlog while its oldest unscored comment is older than its policy's
+        ``backlog_seconds``. Opening an episode writes one ``queue.backlog`` event; the
+        unique open-episode index makes that once per episode however many workers check.
+        """
+        opened: list[str] = []
+        async with self._engine.begin() as conn:
+            for row in (await conn.execute(q.BACKLOG_STATE)).all():
+                limit = Policy.from_json(row.policy, version=row.policy_version).backlog_seconds
+                age = float(row.oldest_age or 0.0)
+                if age > limit and row.episode_id is None:
+                    created = (
+                        await conn.execute(
+                            q.OPEN_BACKLOG, {"site_id": row.site_id, "oldest_age": age}
+                        )
+                    ).first()
+                    if created is None:
+                        continue
+                    await conn.execute(
+                        q.INSERT_SITE_EVENT,
+                        {
+                            "event_type": "queue.backlog",
+                            "site_id": row.site_id,
+                            "payload": _dumps(
+                                {
+                                    "site_id": row.site_id,
+                                    "oldest_pending_seconds": round(age, 1),
+                                    "limit_seconds": limit,
+                                }
+                            ),
+                        },
+                    )
+                    opened.append(row.site_id)
+                elif age <= limit and row.episode_id is not None:
+                    await conn.execute(q.CLOSE_BACKLOG, {"episode_id": row.episode_id})
+        return opened
+
+    async def open_backlogs(self) -> list[dict[str, Any]]:
+        """Sites whose scoring is behind their limit right now, for /readyz and /metrics."""
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(q.OPEN_BACKLOGS)).all()
+        return [
+            {"site": r.site_id, "since": r.started_at.isoformat(), "oldest_age": r.oldest_age}
+            for r in rows
+        ]
+
+    async def sweep_idempotency_keys(self, keep_seconds: float) -> int:
+        async with self._engine.begin() as conn:
+            result = await conn.execute(q.SWEEP_IDEMPOTENCY_KEYS, {"keep": keep_seconds})
+        return int(getattr(result, "rowcount", 0) or 0)
+
     async def stats(self) -> dict[str, float]:
         async with self._engine.connect() as conn:
             row = (await conn.execute(q.QUEUE_STATS)).one()
@@ -771,3 +970,58 @@ class HealthStore:
                 await conn.execute(q.LIVE_SCORERS, {"stale_seconds": stale_seconds})
             ).scalar_one()
         return {"schema_version": version, "live_scorers": int(scorers)}
+
+
+# --- authors' data ------------------------------------------------------------------------
+
+
+class AuthorStore:
+    """An author's comments, for access and erasure requests (by email or author id)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def comments(
+        self, *, email: str | None = None, author_id: bytes | None = None
+    ) -> list[tuple[Comment, bytes | None]]:
+        """Every comment by the author, with the author id (a hash) each was filed under."""
+        async with self._engine.connect() as conn:
+            rows = (
+                await conn.execute(q.AUTHOR_COMMENTS, {"email": email, "author_key": author_id})
+            ).all()
+        return [(_comment(r), None if r.author_key is None else bytes(r.author_key)) for r in rows]
+
+    async def erase(
+        self, *, email: str | None = None, author_id: bytes | None = None, actor: str
+    ) -> int:
+        """Remove the words and personal fields of every comment by the author.
+
+        The rows stay, so replies and the audit trail keep their shape; each erasure is
+        itself recorded in the audit trail. Published or pending comments become rejected:
+        nothing erased is shown or scored. Returns how many comments were erased.
+        """
+        async with self._engine.begin() as conn:
+            rows = (
+                await conn.execute(q.AUTHOR_COMMENTS, {"email": email, "author_key": author_id})
+            ).all()
+            for r in rows:
+                params = {"comment_id": r.id}
+                erased = (await conn.execute(q.ERASE_COMMENT, params)).one()
+                await conn.execute(q.ERASE_COMMENT_HISTORY, params)
+                await conn.execute(q.ERASE_COMMENT_SCORES, params)
+                await conn.execute(q.ERASE_COMMENT_EVENTS, params)
+                await conn.execute(q.FINISH_JOBS, {"comment_ids": [r.id]})
+                await conn.execute(
+                    q.INSERT_AUDIT,
+                    {
+                        "comment_id": r.id,
+                        "site_id": erased.site_id,
+                        "from_status": r.status,
+                        "to_status": erased.status,
+                        "actor_kind": "system",
+                        "actor": actor,
+                        "reason": "erased at the author's request",
+                        "explanation": None,
+                    },
+                )
+        return len(rows)

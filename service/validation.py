@@ -38,13 +38,17 @@ async def read_json_object(request: web.Request, max_bytes: int) -> Mapping[str,
         )
     if request.content_length is not None and request.content_length > max_bytes:
         raise PayloadTooLarge(f"The body is larger than {max_bytes} bytes.")
-    raw = await request.content.read(max_bytes + 1)
+    raw = await _read_at_most(request, max_bytes + 1)
     if len(raw) > max_bytes:
         raise PayloadTooLarge(f"The body is larger than {max_bytes} bytes.")
     try:
         data = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise BadRequest([FieldError("body", "is not UTF-8")], "The body is not UTF-8.") from None
+    except RecursionError:
+        raise BadRequest(
+            [FieldError("body", "is nested too deeply")], "The body is nested too deeply."
+        ) from None
     except json.JSONDecodeError as error:
         raise BadRequest(
             [
@@ -57,7 +61,44 @@ async def read_json_object(request: web.Request, max_bytes: int) -> Mapping[str,
         ) from None
     if not isinstance(data, dict):
         raise BadRequest([FieldError("body", "must be a JSON object")], "Expected a JSON object.")
+    if _holds_nul(data):
+        # PostgreSQL's text and jsonb cannot hold U+0000: refuse it here, for every field.
+        raise BadRequest(
+            [FieldError("body", "must not contain NUL characters (\\u0000)")],
+            "The body contains a NUL character.",
+        )
     return data
+
+
+async def _read_at_most(request: web.Request, limit: int) -> bytes:
+    """Up to ``limit`` bytes of the body. One ``read(n)`` returns only what has arrived so
+    far, so a body that comes in several packets (a slow phone) is read in a loop."""
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit:
+        chunk = await request.content.read(limit - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+def _holds_nul(data: object) -> bool:
+    """Whether any key or string anywhere in parsed JSON contains U+0000 (no recursion:
+    the nesting depth is the client's choice)."""
+    stack = [data]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                return True
+        elif isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return False
 
 
 class Fields:
@@ -97,14 +138,16 @@ class Fields:
         if not isinstance(value, str):
             self.problem(key, "must be a string")
             return None
+        # Before any normalising: split() and strip() would quietly turn some control
+        # characters (\x0b, \x1c-\x1f) into spaces or drop them.
+        if _CONTROL.search(value):
+            self.problem(key, "must not contain control characters")
+            return None
         value = unicodedata.normalize("NFC", value).strip()
         if not multiline:
             value = " ".join(value.split())
         if required and not value:
             self.problem(key, "must not be empty")
-            return None
-        if _CONTROL.search(value):
-            self.problem(key, "must not contain control characters")
             return None
         if len(value) > max_chars:
             self.problem(key, f"must be at most {max_chars} characters (got {len(value)})")
@@ -169,13 +212,19 @@ def parse_uuid(value: object) -> UUID | None:
 
 
 def is_http_url(value: str) -> bool:
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # e.g. an unclosed "[" where an IPv6 address would be
+        return False
     return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 def is_origin(value: str) -> bool:
     """``scheme://host[:port]`` with nothing after it, as browsers send in ``Origin``."""
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return False
     return (
         parts.scheme in ("http", "https")
         and bool(parts.hostname)

@@ -216,10 +216,15 @@ class ScoringWorker:
                         await conn.close(timeout=2)
 
     async def _heartbeat(self, stop: asyncio.Event) -> None:
+        """Say this worker is alive, and do the queue's housekeeping: backlog episodes and
+        expired idempotency keys (any worker may; each step is safe to run concurrently)."""
         host, pid = socket.gethostname(), os.getpid()
         while not stop.is_set():
             try:
                 await self._jobs.heartbeat(self.worker_id, host, pid, self._scorer.model)
+                for site in await self._jobs.check_backlog():
+                    log.warning("site %s is in backlog: scoring is behind its limit", site)
+                await self._jobs.sweep_idempotency_keys(self._settings.idempotency_keep)
             except Exception as error:
                 log.debug("heartbeat failed: %s", error)
             await _wait_any(stop, None, HEARTBEAT_SECONDS)

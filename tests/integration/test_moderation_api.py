@@ -238,7 +238,7 @@ async def test_article_override__pre_moderates_one_story(
     )
     assert r.status == 200, await r.text()
     on_trial = await _post(client, "daily", "An innocent remark", article="trial")
-    elsewhere = await _post(client, "daily", "An innocent remark", article="sport")
+    elsewhere = await _post(client, "daily", "A second innocent remark", article="sport")
     await _score(settings, engine)
     a = await (await client.get(f"/v1/comments/{on_trial}", headers=auth)).json()
     b = await (await client.get(f"/v1/comments/{elsewhere}", headers=auth)).json()

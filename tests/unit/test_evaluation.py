@@ -184,3 +184,20 @@ def test_cli_evaluate__missing_model_is_a_clear_error(
 
     assert args.func(args) == 1
     assert "replyguard download-model unbiased" in capsys.readouterr().err
+
+
+def test_cli_download_model__offline_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import torch
+
+    def unreachable(url: str, dst: str, progress: bool = True) -> None:
+        raise OSError("Name or service not known")
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "torch-hub"))
+    monkeypatch.setattr(torch.hub, "download_url_to_file", unreachable)
+    args = _cli(["download-model", "original"], {"REPLYGUARD_MODEL_DIR": str(tmp_path / "m")})
+
+    assert args.func(args) == 1
+    assert "needs network access" in capsys.readouterr().err
+    assert list((tmp_path / "m").iterdir()) == []

@@ -1,0 +1,98 @@
+"""``replyguard create-user``: make, or reset, a person who signs in to ``/moderate``.
+
+The password comes from a prompt (asked twice), or from the first line of standard input
+with ``--password-stdin`` or when standard input is not a terminal, so scripts never put
+it on a command line where ``ps`` would show it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import re
+import sys
+from typing import Final
+
+from service.settings import Settings
+
+__all__ = ["add_user_commands"]
+
+USER_NAME: Final = re.compile(r"^[a-z0-9][a-z0-9._@-]{0,63}$")
+
+
+def add_user_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = subparsers.add_parser(
+        "create-user",
+        help="make (or reset) a person who signs in to the moderator's page",
+        description="Create a user of /moderate, or replace an existing user's password, "
+        "role and sites (which signs them out everywhere).",
+    )
+    p.add_argument("name", help="the sign-in name (lowercase letters, digits, . _ @ -)")
+    p.add_argument("--role", choices=("admin", "moderator"), required=True)
+    p.add_argument("--site", action="append", help="a site they moderate (repeatable)")
+    p.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from the first line of standard input instead of a prompt",
+    )
+    p.set_defaults(func=cmd_create_user)
+
+
+def _read_password(from_stdin: bool) -> str | None:
+    if from_stdin or not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Again: ") != first:
+        print("error: the two passwords differ", file=sys.stderr)
+        return None
+    return first
+
+
+async def _create_user(
+    settings: Settings, name: str, password: str, role: str, sites: list[str] | None
+) -> bool:
+    from service.accounts import Authenticator
+    from service.db import apply_schema, create_engine
+
+    engine = create_engine(settings, pool_size=1)
+    try:
+        await apply_schema(engine)
+        return await Authenticator(engine, settings).create_user(name, password, role, sites)
+    finally:
+        await engine.dispose()
+
+
+def cmd_create_user(args: argparse.Namespace) -> int:
+    from service.accounts import normalise_name, password_problem
+    from service.cli import _database
+    from service.validation import SLUG
+
+    name = normalise_name(args.name)
+    if not USER_NAME.match(name):
+        print("error: a name is 1-64 lowercase letters, digits, . _ @ or -", file=sys.stderr)
+        return 2
+    sites: list[str] = args.site or []
+    bad = [s for s in sites if not SLUG.match(s)]
+    if bad:
+        print(f"error: not a site id: {', '.join(bad)}", file=sys.stderr)
+        return 2
+    if args.role == "moderator" and not sites:
+        print("error: a moderator needs --site SITE (repeat for several)", file=sys.stderr)
+        return 2
+    password = _read_password(args.password_stdin)
+    if password is None:
+        return 2
+    problem = password_problem(password)
+    if problem is not None:
+        print(f"error: the password {problem}", file=sys.stderr)
+        return 2
+    created = asyncio.run(
+        _create_user(_database(args.settings), name, password, args.role, sites or None)
+    )
+    scope = "every site" if not sites else ", ".join(sites)
+    if created:
+        print(f"Created {args.role} {name} for {scope}. They sign in at /moderate.")
+    else:
+        print(f"Updated {name}: {args.role} for {scope}, new password; their sessions ended.")
+    return 0

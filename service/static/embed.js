@@ -1,0 +1,372 @@
+// replyguard's comment widget. One tag on an article page:
+//   <script src="https://HOST/embed.js" data-site="SITE" data-article="ARTICLE" async></script>
+// It shows the approved thread and a reply form in a shadow root (the page's CSS cannot
+// reach in), renders readers' text as text only, and keeps the author's status token in
+// localStorage so "awaiting moderation" survives a reload. No framework, no dependencies.
+(() => {
+  "use strict";
+
+  const CSS = `
+:host { display: block; }
+.rg { all: initial; display: block; font: 16px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1d2330; letter-spacing: normal; word-spacing: normal; text-align: left; text-transform: none; }
+* { box-sizing: border-box; }
+h2 { font-size: 1.25em; margin: 0 0 0.6em; }
+h3 { font-size: 1.05em; margin: 1.2em 0 0.4em; }
+ol { list-style: none; margin: 0; padding: 0; }
+.replies { margin-left: 1.2em; padding-left: 0.9em; border-left: 2px solid #d9dee7; }
+.comment > article { padding: 0.6em 0; border-bottom: 1px solid #eceff4; }
+.name { font-weight: 700; }
+time { color: #5b6475; font-size: 0.85em; margin-left: 0.5em; }
+.text { margin: 0.25em 0; white-space: pre-wrap; overflow-wrap: anywhere; }
+.own > article { background: #f6f8fb; padding-left: 0.6em; border-left: 3px solid #b26a00; }
+.badge { display: inline-block; margin-left: 0.5em; font-size: 0.8em; padding: 0 0.45em; border-radius: 3px; background: #b26a00; color: #fff; }
+.badge.published { background: #1b7a43; }
+.badge.refused { background: #b3261e; }
+button { font: inherit; font-size: 0.9em; cursor: pointer; border-radius: 4px; padding: 0.25em 0.7em; border: 1px solid #1f5fbf; background: #fff; color: #1f5fbf; }
+button[type=submit] { background: #1f5fbf; color: #fff; }
+button:disabled { opacity: 0.5; cursor: default; }
+button.link { border: 0; padding: 0; background: none; text-decoration: underline; }
+:focus-visible { outline: 3px solid #ffbf47; outline-offset: 2px; }
+form { display: grid; gap: 0.35em; max-width: 40em; }
+label { font-weight: 600; font-size: 0.95em; }
+input, textarea { font: inherit; padding: 0.4em; border: 1px solid #9aa3b2; border-radius: 4px; width: 100%; }
+.replying { margin: 0; color: #5b6475; }
+.status, .form-status { min-height: 1.2em; margin: 0.3em 0; color: #5b6475; }
+.error { color: #b3261e; }
+.more { margin: 0.8em 0; }
+.sr-only { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
+`;
+
+  function el(tag, props, ...children) {
+    const node = document.createElement(tag);
+    for (const [key, value] of Object.entries(props || {})) {
+      if (key === "text") node.textContent = value;
+      else if (key === "class") node.className = value;
+      else node.setAttribute(key, value);
+    }
+    node.append(...children);
+    return node;
+  }
+
+  function scripts() {
+    if (document.currentScript && document.currentScript.dataset.site) return [document.currentScript];
+    return [...document.querySelectorAll("script[data-site][data-article]")].filter(
+      (s) => /\/embed\.js(\?|$)/.test(s.src) && !s.dataset.replyguardReady,
+    );
+  }
+
+  function store(key) {
+    return {
+      read() {
+        try {
+          const value = JSON.parse(localStorage.getItem(key) || "[]");
+          return Array.isArray(value) ? value : [];
+        } catch {
+          return [];
+        }
+      },
+      write(items) {
+        try {
+          if (items.length) localStorage.setItem(key, JSON.stringify(items));
+          else localStorage.removeItem(key);
+        } catch {
+          // Private browsing may refuse storage; the widget still works for this page view.
+        }
+      },
+    };
+  }
+
+  function httpUrl(value) {
+    try {
+      const url = new URL(value);
+      url.hash = "";
+      return url.protocol === "http:" || url.protocol === "https:" ? url.href.slice(0, 2000) : null;
+    } catch {
+      return null;
+    }
+  }
+
+  function mount(script) {
+    script.dataset.replyguardReady = "1";
+    const base = new URL(script.src).origin;
+    const site = script.dataset.site;
+    const article = script.dataset.article;
+    const pollSeconds = Math.max(Number(script.dataset.pollSeconds) || 5, 0.2);
+    const canonical = document.querySelector('link[rel="canonical"]');
+    const articleUrl = httpUrl(canonical ? canonical.href : location.href);
+    const articleTitle = (script.dataset.title || document.title || "").slice(0, 300);
+    const threadPath = `${base}/v1/sites/${encodeURIComponent(site)}/articles/${encodeURIComponent(article)}/comments`;
+    const mine = store(`replyguard:${base}:${site}:${article}`);
+
+    const host = document.createElement("div");
+    host.className = "replyguard-comments";
+    const target = script.dataset.target && document.getElementById(script.dataset.target);
+    if (target) target.append(host);
+    else script.after(host);
+    const root = host.attachShadow({ mode: "open" });
+    if ("adoptedStyleSheets" in root && typeof CSSStyleSheet === "function" && "replaceSync" in CSSStyleSheet.prototype) {
+      const sheet = new CSSStyleSheet();
+      sheet.replaceSync(CSS);
+      root.adoptedStyleSheets = [sheet];
+    } else {
+      root.append(el("style", { text: CSS }));
+    }
+
+    const status = el("p", { class: "status", role: "status", "aria-live": "polite" });
+    const thread = el("ol", { class: "thread", "aria-label": "Comments" });
+    const more = el("button", { type: "button", class: "more", text: "Load more comments" });
+    more.hidden = true;
+    const nameInput = el("input", { id: "rg-name", name: "author_name", required: "", maxlength: "80", autocomplete: "name" });
+    const bodyInput = el("textarea", { id: "rg-body", name: "body", required: "", maxlength: "5000", rows: "4" });
+    const replyingName = el("span");
+    const cancelReply = el("button", { type: "button", class: "link", text: "Cancel reply" });
+    const replying = el("p", { class: "replying" }, "Replying to ", replyingName, " · ", cancelReply);
+    replying.hidden = true;
+    const submit = el("button", { type: "submit", text: "Post comment" });
+    const formStatus = el("p", { class: "form-status", role: "status", "aria-live": "polite" });
+    const form = el(
+      "form",
+      { "aria-labelledby": "rg-form-title", novalidate: "" },
+      el("h3", { id: "rg-form-title", text: "Join the discussion" }),
+      replying,
+      el("label", { for: "rg-name", text: "Your name" }),
+      nameInput,
+      el("label", { for: "rg-body", text: "Your comment" }),
+      bodyInput,
+      el("div", {}, submit),
+      formStatus,
+    );
+    root.append(
+      el("section", { class: "rg", "aria-labelledby": "rg-title" }, el("h2", { id: "rg-title", text: "Comments" }), status, thread, more, form),
+    );
+    try {
+      nameInput.value = localStorage.getItem("replyguard:name") || "";
+    } catch {
+      // No storage: the reader types their name.
+    }
+
+    let cursor = null;
+    let parentId = null;
+    const shown = new Map(); // comment id -> its <li>
+
+    function when(iso) {
+      const date = new Date(iso);
+      return el("time", { datetime: iso, text: date.toLocaleString([], { dateStyle: "medium", timeStyle: "short" }) });
+    }
+
+    function commentNode(item, own) {
+      const badge = own ? el("span", { class: "badge", text: "Awaiting moderation" }) : null;
+      const header = el("header", {}, el("span", { class: "name", text: item.author_name }), when(item.created_at));
+      if (badge) header.append(badge);
+      const replyButton = el("button", { type: "button", class: "link reply", text: "Reply" });
+      replyButton.setAttribute("aria-label", `Reply to ${item.author_name}`);
+      replyButton.addEventListener("click", () => startReply(item));
+      const body = el("article", { "aria-label": `Comment by ${item.author_name}` }, header, el("p", { class: "text", text: item.body }));
+      if (!own) body.append(replyButton);
+      const li = el("li", { class: own ? "comment own" : "comment" }, body, el("ol", { class: "replies" }));
+      li.dataset.id = item.id;
+      shown.set(item.id, li);
+      return li;
+    }
+
+    function place(node, parent) {
+      const parentNode = parent && shown.get(parent);
+      (parentNode ? parentNode.querySelector(":scope > .replies") : thread).append(node);
+    }
+
+    function addThread(items) {
+      for (const item of items) {
+        if (shown.has(item.id)) {
+          // Our own comment, now published: show it as everyone sees it.
+          shown.get(item.id).replaceWith(commentNode(item, false));
+        } else {
+          place(commentNode(item, false), item.parent_id);
+        }
+        addThread(item.replies || []);
+      }
+    }
+
+    function startReply(item) {
+      parentId = item.id;
+      replyingName.textContent = item.author_name;
+      replying.hidden = false;
+      bodyInput.focus();
+    }
+
+    function stopReply() {
+      parentId = null;
+      replying.hidden = true;
+    }
+
+    cancelReply.addEventListener("click", () => {
+      stopReply();
+      bodyInput.focus();
+    });
+    bodyInput.addEventListener("keydown", (event) => {
+      if (event.key === "Escape" && parentId) stopReply();
+    });
+
+    async function load() {
+      try {
+        const url = cursor ? `${threadPath}?cursor=${encodeURIComponent(cursor)}` : threadPath;
+        const response = await fetch(url, { credentials: "omit" });
+        if (!response.ok) throw new Error(String(response.status));
+        const page = await response.json();
+        addThread(page.items);
+        cursor = page.next_cursor;
+        more.hidden = !cursor;
+        if (!shown.size) status.textContent = "No comments yet. Be the first.";
+        else if (status.textContent.startsWith("No comments")) status.textContent = "";
+      } catch {
+        status.textContent = "The comments could not be loaded right now.";
+      }
+    }
+
+    more.addEventListener("click", async () => {
+      more.disabled = true;
+      await load();
+      more.disabled = false;
+    });
+
+    // -- the author's own comments, until they are decided --
+
+    function showOwn(entry) {
+      if (shown.has(entry.id)) {
+        // In the thread now: nothing left to remember.
+        mine.write(mine.read().filter((e) => e.id !== entry.id));
+        return;
+      }
+      if (Date.now() - Date.parse(entry.created_at) > 86400000) {
+        mine.write(mine.read().filter((e) => e.id !== entry.id));
+        return;
+      }
+      place(commentNode(entry, true), entry.parent_id);
+      if (entry.published) settle(entry, true);
+    }
+
+    function waiting() {
+      return mine.read().filter((e) => !e.published);
+    }
+
+    // A published comment stays in storage, shown as the author's, until the (cached)
+    // thread includes it; a refused one goes as soon as its author has been told.
+    function settle(entry, published) {
+      const node = shown.get(entry.id);
+      const rest = mine.read().filter((e) => e.id !== entry.id);
+      mine.write(published ? [...rest, { ...entry, published: true }] : rest);
+      if (!node) return;
+      const badge = node.querySelector(":scope > article .badge");
+      if (!badge) return;
+      if (published) {
+        badge.textContent = "Published";
+        badge.className = "badge published";
+        return;
+      }
+      badge.textContent = "Not published";
+      badge.className = "badge refused";
+      const note = el("p", { class: "error", text: "This comment was not published: it did not meet the site's guidelines. Only you can see this note." });
+      const dismiss = el("button", { type: "button", class: "link", text: "Dismiss" });
+      dismiss.addEventListener("click", () => {
+        node.remove();
+        shown.delete(entry.id);
+        bodyInput.focus();
+      });
+      node.querySelector(":scope > article").append(note, dismiss);
+    }
+
+    let delay = pollSeconds;
+    let polling = false;
+    async function checkOwn() {
+      for (const entry of waiting()) {
+        try {
+          const response = await fetch(`${base}/v1/comments/${encodeURIComponent(entry.id)}`, {
+            headers: { Authorization: `Bearer ${entry.token}` },
+            credentials: "omit",
+          });
+          if (response.status === 404) {
+            mine.write(mine.read().filter((e) => e.id !== entry.id));
+            continue;
+          }
+          if (!response.ok) continue;
+          const answer = await response.json();
+          if (answer.status === "approved") settle(entry, true);
+          else if (answer.status === "rejected") settle(entry, false);
+        } catch {
+          // Offline or the service is away: ask again later.
+        }
+      }
+      if (waiting().length) {
+        delay = Math.min(delay * 1.3, 60);
+        setTimeout(checkOwn, delay * 1000);
+      } else {
+        polling = false;
+      }
+    }
+
+    function watchOwn() {
+      delay = pollSeconds;
+      if (polling) return;
+      polling = true;
+      setTimeout(checkOwn, delay * 1000);
+    }
+
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      formStatus.className = "form-status";
+      const author = nameInput.value.trim();
+      const text = bodyInput.value.trim();
+      if (!author || !text) {
+        formStatus.className = "form-status error";
+        formStatus.textContent = !author ? "Please give your name." : "Please write a comment.";
+        (!author ? nameInput : bodyInput).focus();
+        return;
+      }
+      submit.disabled = true;
+      formStatus.textContent = "Sending…";
+      const payload = { body: text, author_name: author, article_title: articleTitle || undefined };
+      if (articleUrl) payload.article_url = articleUrl;
+      if (parentId) payload.parent_id = parentId;
+      try {
+        const response = await fetch(threadPath, {
+          method: "POST",
+          headers: { "Content-Type": "application/json" },
+          body: JSON.stringify(payload),
+          credentials: "omit",
+        });
+        const answer = await response.json().catch(() => null);
+        if (response.status !== 202) {
+          const problems = answer && Array.isArray(answer.errors) ? answer.errors.map((e) => `${e.field.replace("_", " ")} ${e.problem}`) : [];
+          const wait = response.headers.get("Retry-After");
+          throw new Error(problems.join("; ") || (wait ? `Too many comments; try again in ${wait} seconds.` : (answer && answer.detail) || "Your comment could not be sent."));
+        }
+        const entry = { id: answer.id, token: answer.author_token, author_name: author, body: text, parent_id: parentId, created_at: answer.created_at };
+        mine.write([...mine.read(), entry]);
+        try {
+          localStorage.setItem("replyguard:name", author);
+        } catch {
+          // Fine without it.
+        }
+        showOwn(entry);
+        bodyInput.value = "";
+        stopReply();
+        formStatus.textContent = "Thank you. Your comment is awaiting moderation.";
+        watchOwn();
+      } catch (error) {
+        formStatus.className = "form-status error";
+        formStatus.textContent = error instanceof TypeError ? "The comment service cannot be reached. Try again." : error.message;
+      } finally {
+        submit.disabled = false;
+      }
+    });
+
+    load().then(() => {
+      for (const entry of mine.read()) showOwn(entry);
+      if (waiting().length) {
+        polling = true;
+        checkOwn();
+      }
+    });
+  }
+
+  for (const script of scripts()) mount(script);
+})();

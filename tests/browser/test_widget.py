@@ -1,0 +1,231 @@
+"""The article page's widget in a real browser, on a page served from another origin."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+from aiohttp.test_utils import TestServer
+from playwright.async_api import Browser, Page, expect
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from service.settings import Settings
+from tests.browser.conftest import ServerFactory, host_page_app, new_page, screenshot
+from tests.browser.test_moderate_page import HOSTILE, _post, _wait_statuses
+from tests.pages_support import score_all
+
+ARTICLE = "budget-2026"
+
+
+async def _setup(
+    server: TestServer, aiohttp_server: ServerFactory, admin: dict[str, str]
+) -> tuple[str, TestServer]:
+    base = str(server.make_url("")).rstrip("/")
+    host = await aiohttp_server(host_page_app(base, article=ARTICLE), host="127.0.0.1")
+    host_origin = str(host.make_url("")).rstrip("/")
+    assert host_origin != base
+    async with aiohttp.ClientSession() as http:
+        r = await http.put(
+            f"{base}/v1/sites/daily",
+            json={"name": "The Daily", "allowed_origins": [host_origin]},
+            headers=admin,
+        )
+        assert r.status == 201, await r.text()
+    return base, host
+
+
+async def _decide(base: str, admin: dict[str, str], comment_id: str, action: str) -> None:
+    async with aiohttp.ClientSession() as http:
+        r = await http.post(
+            f"{base}/v1/comments/{comment_id}/decision", json={"action": action}, headers=admin
+        )
+        assert r.status == 200, await r.text()
+
+
+async def _open_article(page: Page, host: TestServer) -> None:
+    await page.goto(str(host.make_url("/")))
+    await expect(page.get_by_role("heading", name="Comments")).to_be_visible()
+
+
+async def test_widget__reply_from_another_origin_waits_then_is_published(
+    browser: Browser,
+    server: TestServer,
+    aiohttp_server: ServerFactory,
+    admin: dict[str, str],
+    psettings: Settings,
+    engine: AsyncEngine,
+) -> None:
+    _, host = await _setup(server, aiohttp_server, admin)
+    first = await _post(server, "Clear explainer, thank you.", "Ann", article=ARTICLE)
+    await _post(server, "Agreed, the table helps.", "Bo", article=ARTICLE, parent_id=first)
+    await score_all(psettings, engine)  # both low: approved
+    context, page, seen = await new_page(browser)
+    await _open_article(page, host)
+    thread = page.locator("li.comment")
+    await expect(thread).to_have_count(2)
+    await expect(page.locator(f'li[data-id="{first}"] .replies li.comment')).to_contain_text(
+        "Agreed, the table helps."
+    )
+    # The host page hides every button and input it can reach; the widget's still show.
+    reply = page.get_by_role("button", name="Reply to Ann")
+    await expect(reply).to_be_visible()
+    text = page.locator(f'li[data-id="{first}"] .text').first
+    assert await text.evaluate("e => getComputedStyle(e).color") == "rgb(29, 35, 48)"
+    assert await text.evaluate("e => getComputedStyle(e).letterSpacing") == "normal"
+    await reply.press("Enter")
+    await expect(page.get_by_label("Your comment")).to_be_focused()
+    await expect(page.get_by_text("Replying to Ann")).to_be_visible()
+    await page.get_by_label("Your name").fill("Cy")
+    await page.get_by_label("Your comment").fill("And the pension changes too, <b>surely</b>?")
+    await page.get_by_role("button", name="Post comment").click()
+    await expect(page.get_by_role("status").filter(has_text="awaiting moderation")).to_be_visible()
+    own = page.locator("li.comment.own")
+    await expect(own).to_contain_text("Awaiting moderation")
+    await expect(own).to_contain_text("<b>surely</b>")
+    await expect(page.locator(f'li[data-id="{first}"] .replies li.own')).to_have_count(1)
+    mine = await own.get_attribute("data-id")
+    assert mine is not None
+
+    await page.reload()  # the status token is kept in this browser
+    await expect(page.locator("li.comment.own")).to_contain_text("Awaiting moderation")
+    await screenshot(page, "widget", full_page=True)
+
+    await score_all(psettings, engine)  # scored low: the model approves it...
+    await expect(page.locator(f'li[data-id="{mine}"] .badge')).to_have_text("Published")
+    # After a reload it is there, from the thread or, while a cached copy of the thread
+    # lacks it, from this browser's memory: never gone.
+    await page.reload()
+    await expect(page.locator(f'li[data-id="{mine}"]')).to_contain_text("pension changes")
+    await expect(page.locator("li.comment")).to_have_count(3)
+    assert seen.errors == []
+    await context.close()
+
+
+async def test_widget__held_comment_is_published_after_a_moderator_approves_it(
+    browser: Browser,
+    server: TestServer,
+    aiohttp_server: ServerFactory,
+    admin: dict[str, str],
+    psettings: Settings,
+    engine: AsyncEngine,
+) -> None:
+    base, host = await _setup(server, aiohttp_server, admin)
+    context, page, seen = await new_page(browser)
+    await _open_article(page, host)
+    await expect(page.get_by_text("No comments yet")).to_be_visible()
+    await page.get_by_label("Your name").fill("Dee")
+    await page.get_by_label("Your comment").fill("The minister is an idiot about this.")
+    await page.get_by_role("button", name="Post comment").click()
+    own = page.locator("li.comment.own")
+    await expect(own).to_contain_text("Awaiting moderation")
+    comment_id = await own.get_attribute("data-id")
+    assert comment_id is not None
+    await score_all(psettings, engine)  # held for a human
+    await _wait_statuses(psettings, {comment_id: "held"})
+    await asyncio.sleep(0.5)
+    await expect(own.locator(".badge")).to_have_text("Awaiting moderation")
+    await _decide(base, admin, comment_id, "approve")
+    await expect(own.locator(".badge")).to_have_text("Published")
+
+    # A rejected one tells its author, and only them.
+    await page.get_by_label("Your comment").fill("Idiot idiot idiot.")
+    await page.get_by_role("button", name="Post comment").click()
+    second = page.locator("li.comment.own").filter(has_text="Idiot idiot idiot.")
+    second_id = await second.get_attribute("data-id")
+    assert second_id is not None
+    await _decide(base, admin, second_id, "reject")
+    await expect(second).to_contain_text("was not published")
+    await second.get_by_role("button", name="Dismiss").click()
+    await expect(second).to_have_count(0)
+    assert seen.errors == []
+    await context.close()
+
+
+async def test_widget__shows_the_services_refusal_reason(
+    browser: Browser,
+    server: TestServer,
+    aiohttp_server: ServerFactory,
+    admin: dict[str, str],
+) -> None:
+    _, host = await _setup(server, aiohttp_server, admin)
+    context, page, seen = await new_page(browser)
+    await _open_article(page, host)
+    await page.get_by_label("Your name").fill("Ann\u0007")
+    await page.get_by_label("Your comment").fill("A fair point.")
+    await page.get_by_role("button", name="Post comment").click()
+    await expect(page.locator(".form-status.error")).to_contain_text("control characters")
+    assert seen.errors == []
+    await context.close()
+
+
+async def test_widget__renders_hostile_text_inert(
+    browser: Browser,
+    server: TestServer,
+    aiohttp_server: ServerFactory,
+    admin: dict[str, str],
+    psettings: Settings,
+    engine: AsyncEngine,
+) -> None:
+    base, host = await _setup(server, aiohttp_server, admin)
+    evil = await _post(
+        server, HOSTILE, "<img src=x onerror=\"window.__pwned='name'\">", article=ARTICLE
+    )
+    await score_all(psettings, engine)
+    await _decide(base, admin, evil, "approve")
+    context, page, seen = await new_page(browser)
+    await _open_article(page, host)
+    item = page.locator(f'li[data-id="{evil}"]')
+    await expect(item.locator(".text")).to_contain_text(
+        '<script>window.__pwned = "script"</script>'
+    )
+    await expect(item.locator(".name")).to_have_text(
+        "<img src=x onerror=\"window.__pwned='name'\">"
+    )
+    assert await item.locator("img, script, a").count() == 0
+    await item.locator(".text").click()
+    await asyncio.sleep(0.3)
+    assert await page.evaluate("window.__pwned") is None
+    assert seen.dialogs == [] and seen.errors == []
+    await context.close()
+
+
+async def test_demo__serves_an_article_with_the_widget(
+    browser: Browser, server: TestServer, admin: dict[str, str]
+) -> None:
+    base = str(server.make_url("")).rstrip("/")
+    async with aiohttp.ClientSession() as http:
+        await http.put(f"{base}/v1/sites/demo", json={"name": "Demo"}, headers=admin)
+    context, page, seen = await new_page(browser)
+    await page.goto(f"{base}/demo")
+    await expect(page.get_by_role("heading", name="Comments")).to_be_visible()
+    await page.get_by_label("Your name").fill("Ann")
+    await page.get_by_label("Your comment").fill("Trying the demo.")
+    await page.get_by_role("button", name="Post comment").click()
+    await expect(page.locator("li.comment.own")).to_contain_text("Awaiting moderation")
+    assert seen.errors == []
+    await screenshot(page, "demo", full_page=True)
+    await context.close()
+
+
+async def test_widget__loads_more_of_a_long_thread(
+    browser: Browser,
+    server: TestServer,
+    aiohttp_server: ServerFactory,
+    admin: dict[str, str],
+    psettings: Settings,
+    engine: AsyncEngine,
+) -> None:
+    _, host = await _setup(server, aiohttp_server, admin)
+    for i in range(23):
+        await _post(server, f"Comment number {i}.", f"Reader {i}", article=ARTICLE)
+    await score_all(psettings, engine)
+    context, page, seen = await new_page(browser)
+    await _open_article(page, host)
+    await expect(page.locator("li.comment")).to_have_count(20)
+    more = page.get_by_role("button", name="Load more comments")
+    await more.click()
+    await expect(page.locator("li.comment")).to_have_count(23)
+    await expect(more).to_be_hidden()
+    await expect(page.locator("li.comment").last).to_contain_text("Comment number 22.")
+    assert seen.errors == []
+    await context.close()

@@ -1,0 +1,79 @@
+"""The authorization matrix: every moderator and admin endpoint against every kind of caller.
+
+A moderator of another site must learn nothing: where existence would leak the answer is
+404, never 403.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from service.stores import TokenStore
+from tests.conftest import SiteFactory
+
+Client = TestClient[Any, Any]
+CALLERS = ("none", "bad", "other_site", "moderator", "admin")
+
+# method, path, body, expected status per caller (in CALLERS order)
+MATRIX: list[tuple[str, str, Any, tuple[int, ...]]] = [
+    ("GET", "/v1/queue?site=daily", None, (401, 401, 404, 200, 200)),
+    ("GET", "/v1/comments/{id}", None, (401, 401, 404, 200, 200)),
+    ("GET", "/v1/comments/{id}/audit", None, (401, 401, 404, 200, 200)),
+    ("POST", "/v1/comments/{id}/decision", {"action": "approve"}, (401, 401, 404, 200, 200)),
+    ("POST", "/v1/decisions", {"ids": ["{id}"], "action": "approve"}, (401, 401, 200, 200, 200)),
+    ("GET", "/v1/sites/daily", None, (401, 401, 404, 200, 200)),
+    ("PUT", "/v1/sites/daily", {"name": "Daily"}, (401, 401, 403, 403, 200)),
+    (
+        "PUT",
+        "/v1/sites/daily/articles/a1/policy",
+        {"policy_override": {"mode": "pre"}},
+        (401, 401, 403, 403, 200),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "expected"), MATRIX, ids=[f"{m} {p}" for m, p, _, _ in MATRIX]
+)
+async def test_authorization__matrix(
+    client: Client,
+    make_site: SiteFactory,
+    engine: AsyncEngine,
+    auth: dict[str, str],
+    method: str,
+    path: str,
+    body: Any,
+    expected: tuple[int, ...],
+) -> None:
+    await make_site("daily", policy={"mode": "pre"})
+    await make_site("other")
+    posted = await client.post(
+        "/v1/sites/daily/articles/a1/comments", json={"body": "secret words", "author_name": "A"}
+    )
+    comment_id = (await posted.json())["id"]
+    tokens = TokenStore(engine)
+    headers = {
+        "none": {},
+        "bad": {"Authorization": "Bearer rg_not-a-real-token"},
+        "other_site": {"Authorization": f"Bearer {await tokens.create('moderator', ['other'])}"},
+        "moderator": {"Authorization": f"Bearer {await tokens.create('moderator', ['daily'])}"},
+        "admin": auth,
+    }
+    url = path.replace("{id}", comment_id)
+    payload = None
+    if body is not None:
+        payload = {k: ([comment_id] if v == ["{id}"] else v) for k, v in body.items()}
+    for caller, status in zip(CALLERS, expected, strict=True):
+        response = await client.request(method, url, json=payload, headers=headers[caller])
+        text = await response.text()
+        assert response.status == status, (caller, text)
+        if caller in ("none", "bad", "other_site"):
+            assert "secret words" not in text
+        if response.status == 200:
+            assert response.headers["Cache-Control"] == "no-store"
+        if caller == "other_site" and url == "/v1/decisions":
+            assert (await response.json())["not_found"] == [comment_id]
