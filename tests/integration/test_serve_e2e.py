@@ -144,8 +144,11 @@ def test_serve__fresh_folder_to_moderated_thread(served: tuple[str, dict[str, st
     _, queue = _call(base, "GET", "/v1/queue?site=daily", token=moderator)
     [item] = queue["items"]
     assert item["id"] == abusive["id"]
-    assert item["explanation"]["model"]["name"].startswith("replyguard-minilm")
+    assert item["explanation"]["model"]["name"] == "replyguard-minilm"
     assert set(item["scores"]) == {"toxicity"}
+    # The shipped model, not an untrained head: abuse scores far above a polite remark.
+    _, polite = _call(base, "GET", f"/v1/comments/{benign['id']}", token=moderator)
+    assert item["scores"]["toxicity"] > 0.8 > 0.2 > polite["scores"]["toxicity"]
     status, _ = _call(
         base,
         "POST",
