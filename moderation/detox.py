@@ -57,7 +57,7 @@ PRECISIONS: Final[tuple[str, ...]] = get_args(Precision)
 #: How far a precision mode's scores may stray from fp32's on the shared test data.
 MAX_SCORE_DIFFERENCE: Final = 0.02
 #: Largest |int8 - fp32| score measured by bench/scoring.py on the default model.
-_INT8_MEASURED_DIFFERENCE: Final = 0.34
+_INT8_MEASURED_DIFFERENCE: Final = 0.53
 
 _LOAD_LOCK = threading.Lock()
 

@@ -394,11 +394,15 @@ async def get_queue(request: web.Request) -> web.Response:
     order = cast(QueueOrder, query_choice(request, "order", ("oldest", "score"), "oldest"))
     label = query_choice(request, "label", DETOXIFY_LABELS, None)
     limit = query_int(request, "limit", default=50, low=1, high=200)
+    article_id = request.query.get("article") or None
+    if article_id is not None and not ARTICLE_ID.match(article_id):
+        raise InvalidInput([FieldError("article", "is not an article id")])
     store = request.app[keys.COMMENTS]
     page = await store.queue(
         principal,
         status=status,
         site_id=site_id,
+        article_id=article_id,
         label=label,
         order=order,
         cursor=request.query.get("cursor") or None,

@@ -74,7 +74,8 @@ def cmd_web(args: argparse.Namespace) -> int:
 async def _run_worker(settings: Settings) -> None:
     from moderation.detox import load_scorer
     from service.db import apply_schema, create_engine
-    from service.worker import ScoringWorker, stop_on_signals
+    from service.waiting import stop_on_signals
+    from service.worker import ScoringWorker
 
     stop = stop_on_signals()
     engine = create_engine(settings, pool_size=3)
@@ -133,7 +134,7 @@ async def _deliver_webhooks(settings: Settings, stop: asyncio.Event) -> None:
 
 async def _run_deliverer(settings: Settings) -> None:
     from service.db import apply_schema, create_engine
-    from service.worker import stop_on_signals
+    from service.waiting import stop_on_signals
 
     stop = stop_on_signals()
     engine = create_engine(settings, pool_size=1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import tempfile
@@ -15,6 +16,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from service.settings import Settings
+from service.waiting import wait_any
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +94,42 @@ def embedded_database(data_dir: Path) -> str:
     server = get_server(pgdata, cleanup_mode="stop")
     uri: str = server.get_uri()
     return uri
+
+
+async def listen(
+    database_url: str,
+    channel: str,
+    wake: asyncio.Event,
+    stop: asyncio.Event,
+    *,
+    retry_seconds: float,
+) -> None:
+    """Set ``wake`` on every NOTIFY on ``channel`` until ``stop``; reconnect after failures.
+
+    Notifications are only a shortcut: callers also poll, so a notification lost while the
+    connection is down (a database restart) costs at most a poll interval.
+    """
+
+    def on_notify(*_: Any) -> None:
+        wake.set()
+
+    url = plain_url(database_url)
+    while not stop.is_set():
+        conn = None
+        try:
+            conn = await asyncpg.connect(url, timeout=5)
+            await conn.add_listener(channel, on_notify)
+            # Anything might have been notified while we were away: look once.
+            wake.set()
+            while not stop.is_set() and not conn.is_closed():
+                await wait_any(stop, None, retry_seconds)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as error:
+            log.debug("LISTEN %s connection lost: %s", channel, error)
+            await wait_any(stop, None, retry_seconds)
+        finally:
+            if conn is not None and not conn.is_closed():
+                with contextlib.suppress(Exception):
+                    await conn.close(timeout=2)
 
 
 def is_unavailable(error: BaseException) -> bool:

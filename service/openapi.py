@@ -42,6 +42,7 @@ _SOME_TEXT: Final = (
 _SLUG: Final = {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,62}$"}
 # An http(s) URL up to its host and port (a plain ASCII host: IDNs go as punycode).
 _HTTP: Final = "[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9._~%!$&'()*+,;=-][A-Za-z0-9._~%!$&'()*+,;=:-]*"
+_ARTICLE: Final = {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._:/-]{0,199}$"}
 _LIMIT_100: Final = {"type": "integer", "minimum": 1, "maximum": 100}
 _LIMIT_200: Final = {"type": "integer", "minimum": 1, "maximum": 200}
 
@@ -58,7 +59,7 @@ _ARTICLE_PARAM: Final = {
     "name": "article",
     "in": "path",
     "required": True,
-    "schema": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._:/-]{0,199}$"},
+    "schema": _ARTICLE,
 }
 _COMMENT_PARAM: Final = {
     "name": "comment",
@@ -525,21 +526,6 @@ _PAGE_PATHS: Final[dict[str, Any]] = {
             "responses": {"200": _json({"type": "object"}), **_errors(401, 404, 422)},
         }
     },
-    "/v1/sites/{site}/articles/{article}/queue": {
-        "parameters": [_SITE_PARAM, _ARTICLE_PARAM],
-        "get": {
-            "summary": "One article's queue; parameters and pages as /v1/queue.",
-            "security": _SESSION_OR_BEARER,
-            "parameters": [
-                _STATUS_PARAM,
-                {"name": "order", "in": "query", "schema": {"enum": ["oldest", "score"]}},
-                {"name": "label", "in": "query", "schema": {"enum": list(DETOXIFY_LABELS)}},
-                {"name": "cursor", "in": "query", "schema": {"type": "string"}},
-                {"name": "limit", "in": "query", "schema": {"type": "integer", "maximum": 200}},
-            ],
-            "responses": {"200": _json(_page(_ref("Comment"))), **_errors(401, 404, 422)},
-        },
-    },
     "/v1/changes": {
         "get": {
             "summary": "Status changes since `since` (the last answer's `now`; a few seconds "
@@ -786,6 +772,7 @@ PATHS: Final[dict[str, Any]] = {
             "security": _BEARER,
             "parameters": [
                 {"name": "site", "in": "query", "schema": _SLUG},
+                {"name": "article", "in": "query", "schema": _ARTICLE},
                 {"name": "status", "in": "query", "schema": {"enum": list(STATUSES)}},
                 {"name": "order", "in": "query", "schema": {"enum": ["oldest", "score"]}},
                 {"name": "label", "in": "query", "schema": {"enum": list(DETOXIFY_LABELS)}},

@@ -11,8 +11,6 @@ from typing import Final
 
 from sqlalchemy import TextClause, text
 
-from service.queries import _COMMENT_COLUMNS
-
 # --- users ------------------------------------------------------------------------------
 
 # create-user makes a user or, for a name that exists, replaces its password, role and
@@ -213,43 +211,6 @@ WAITING_ARTICLES: Final[TextClause] = text(
     GROUP BY c.site_id, c.article_id, a.title
     ORDER BY waiting DESC, c.site_id, c.article_id
     LIMIT 50
-    """
-)
-
-# One article's queue: the moderators' queue queries with the article fixed, keyset
-# pagination alike (oldest first on (created_at, id); highest score first on (key, id)).
-ARTICLE_QUEUE_OLDEST: Final[TextClause] = text(
-    f"""
-    SELECT {_COMMENT_COLUMNS}
-    FROM comments c JOIN articles a ON a.site_id = c.site_id AND a.id = c.article_id
-    WHERE c.site_id = :site_id AND c.article_id = :article_id AND c.status = :status
-      AND (CAST(:label AS text) IS NULL
-           OR c.explanation->'labels' @> CAST(:label_fired AS jsonb)
-           OR c.explanation->'labels' @> CAST(:label_rejected AS jsonb))
-      AND (CAST(:after_ts AS timestamptz) IS NULL
-           OR (c.created_at, c.id) > (CAST(:after_ts AS timestamptz), CAST(:after_id AS uuid)))
-    ORDER BY c.created_at, c.id
-    LIMIT :limit
-    """
-)
-
-ARTICLE_QUEUE_SCORE: Final[TextClause] = text(
-    f"""
-    SELECT * FROM (
-        SELECT {_COMMENT_COLUMNS},
-               COALESCE(CASE WHEN CAST(:label AS text) IS NULL THEN c.max_score
-                             ELSE CAST(c.scores->>CAST(:label AS text) AS float8) END, 0)
-                   AS sort_key
-        FROM comments c JOIN articles a ON a.site_id = c.site_id AND a.id = c.article_id
-        WHERE c.site_id = :site_id AND c.article_id = :article_id AND c.status = :status
-          AND (CAST(:label AS text) IS NULL
-               OR c.explanation->'labels' @> CAST(:label_fired AS jsonb)
-               OR c.explanation->'labels' @> CAST(:label_rejected AS jsonb))
-    ) q
-    WHERE CAST(:after_key AS float8) IS NULL
-       OR (q.sort_key, q.id) < (CAST(:after_key AS float8), CAST(:after_id AS uuid))
-    ORDER BY q.sort_key DESC, q.id DESC
-    LIMIT :limit
     """
 )
 

@@ -6,7 +6,6 @@ Each public method is one transaction and returns domain objects, as in ``servic
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,15 +20,8 @@ from moderation.errors import FieldError
 from service import page_queries as pq
 from service.errors import InvalidInput, NotFound
 from service.stores import (
-    Page,
     Principal,
-    QueueOrder,
     Role,
-    _comment,
-    _cursor_time,
-    _cursor_uuid,
-    decode_cursor,
-    encode_cursor,
 )
 
 # --- values -----------------------------------------------------------------------------
@@ -382,57 +374,6 @@ class ReviewStore:
             )
             for r in rows
         ]
-
-    async def article_queue(
-        self,
-        principal: Principal,
-        *,
-        site_id: str,
-        article_id: str,
-        status: Status,
-        label: str | None,
-        order: QueueOrder,
-        cursor: str | None,
-        limit: int,
-    ) -> Page[Comment]:
-        """One article's queue, paginated like ``CommentStore.queue``."""
-        _sites_param(principal, site_id)
-        params: dict[str, Any] = {
-            "site_id": site_id,
-            "article_id": article_id,
-            "status": status,
-            "label": label,
-            "label_fired": json.dumps([{"label": label, "outcome": "hold"}]),
-            "label_rejected": json.dumps([{"label": label, "outcome": "reject"}]),
-            "limit": limit + 1,
-            "after_id": None,
-        }
-        if order == "oldest":
-            statement = pq.ARTICLE_QUEUE_OLDEST
-            params["after_ts"] = None
-            if cursor:
-                ts, ident = decode_cursor(cursor, 2)
-                params["after_ts"], params["after_id"] = _cursor_time(ts), _cursor_uuid(ident)
-        else:
-            statement = pq.ARTICLE_QUEUE_SCORE
-            params["after_key"] = None
-            if cursor:
-                key, ident = decode_cursor(cursor, 2)
-                if not isinstance(key, int | float):
-                    raise InvalidInput([FieldError("cursor", "is not a cursor this API issued")])
-                params["after_key"], params["after_id"] = float(key), _cursor_uuid(ident)
-        async with self._engine.connect() as conn:
-            rows = (await conn.execute(statement, params)).all()
-        page = rows[:limit]
-        next_cursor = None
-        if len(rows) > limit:
-            last = page[-1]
-            next_cursor = (
-                encode_cursor(last.created_at.isoformat(), str(last.id))
-                if order == "oldest"
-                else encode_cursor(float(last.sort_key), str(last.id))
-            )
-        return Page([_comment(r) for r in page], next_cursor)
 
     async def sites(self, principal: Principal) -> list[tuple[str, str]]:
         """(id, name) of the sites the principal covers, by id."""

@@ -203,6 +203,7 @@ QUEUE_PAGE_OLDEST: Final[TextClause] = text(
     FROM comments c JOIN articles a ON a.site_id = c.site_id AND a.id = c.article_id
     WHERE c.status = :status
       AND (CAST(:sites AS text[]) IS NULL OR c.site_id = ANY(CAST(:sites AS text[])))
+      AND (CAST(:article_id AS text) IS NULL OR c.article_id = :article_id)
       AND (CAST(:label AS text) IS NULL
            OR c.explanation->'labels' @> CAST(:label_fired AS jsonb)
            OR c.explanation->'labels' @> CAST(:label_rejected AS jsonb))
@@ -223,6 +224,7 @@ QUEUE_PAGE_SCORE: Final[TextClause] = text(
         FROM comments c JOIN articles a ON a.site_id = c.site_id AND a.id = c.article_id
         WHERE c.status = :status
           AND (CAST(:sites AS text[]) IS NULL OR c.site_id = ANY(CAST(:sites AS text[])))
+          AND (CAST(:article_id AS text) IS NULL OR c.article_id = :article_id)
           AND (CAST(:label AS text) IS NULL
                OR c.explanation->'labels' @> CAST(:label_fired AS jsonb)
                OR c.explanation->'labels' @> CAST(:label_rejected AS jsonb))

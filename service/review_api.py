@@ -2,7 +2,6 @@
 them, and so may any client with a bearer token. No SQL here.
 
 - ``GET  /v1/queue/summary``: counts per status, the oldest waiting, the busiest articles
-- ``GET  /v1/sites/{site}/articles/{article}/queue``: one article's queue
 - ``GET  /v1/changes``: status changes since a time, and who has which comment open
 - ``POST /v1/claims``, ``DELETE /v1/claims/{comment}``: open (claim) and leave a comment
 - ``POST /v1/decisions/reopen``: put decided comments back in the held queue (undo)
@@ -20,16 +19,14 @@ from uuid import UUID
 
 from aiohttp import web
 
-from moderation.domain import DETOXIFY_LABELS, STATUSES, Status
+from moderation.domain import STATUSES, Status
 from moderation.errors import FieldError
 from moderation.policy import Policy, decide
 from moderation.text import count_links, normalise_for_scoring
 from service import keys
 from service.api import (
     MAX_BULK_IDS,
-    _comment_json,
     _iso,
-    _path_article,
     _path_comment,
     _path_site,
     _principal,
@@ -38,14 +35,12 @@ from service.api import (
 )
 from service.errors import InvalidInput, NotFound
 from service.page_store import Change, Claim, DecidedSample
-from service.stores import QueueOrder
 from service.validation import (
     ARTICLE_ID,
     SLUG,
     Fields,
     parse_uuid,
     query_choice,
-    query_int,
     read_json_object,
 )
 
@@ -119,33 +114,6 @@ async def queue_summary(request: web.Request) -> web.Response:
             ],
         }
     )
-
-
-@routes.get("/v1/sites/{site}/articles/{article}/queue")
-async def article_queue(request: web.Request) -> web.Response:
-    principal = await _principal(request)
-    site_id = _path_site(request)
-    article_id = _path_article(request)
-    status = cast(Status, query_choice(request, "status", STATUSES, "held"))
-    order = cast(QueueOrder, query_choice(request, "order", ("oldest", "score"), "oldest"))
-    label = query_choice(request, "label", DETOXIFY_LABELS, None)
-    limit = query_int(request, "limit", default=50, low=1, high=200)
-    page = await request.app[keys.REVIEW].article_queue(
-        principal,
-        site_id=site_id,
-        article_id=article_id,
-        status=status,
-        label=label,
-        order=order,
-        cursor=request.query.get("cursor") or None,
-        limit=limit,
-    )
-    store = request.app[keys.COMMENTS]
-    parents = await store.get_many(c.parent_id for c in page.items if c.parent_id)
-    items = [
-        _comment_json(c, parents.get(c.parent_id) if c.parent_id else None) for c in page.items
-    ]
-    return _private({"items": items, "next_cursor": page.next_cursor})
 
 
 @routes.get("/v1/changes")

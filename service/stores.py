@@ -435,6 +435,7 @@ class CommentStore:
         status: Status,
         site_id: str | None,
         label: str | None,
+        article_id: str | None = None,
         order: QueueOrder,
         cursor: str | None,
         limit: int,
@@ -449,6 +450,7 @@ class CommentStore:
         params: dict[str, Any] = {
             "status": status,
             "sites": sites,
+            "article_id": article_id,
             "label": label,
             "label_fired": _dumps([{"label": label, "outcome": "hold"}]),
             "label_rejected": _dumps([{"label": label, "outcome": "reject"}]),

@@ -44,15 +44,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Any, Final, Protocol
+from typing import Final, Protocol
 
 import aiohttp
-import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.db import is_unavailable, plain_url
+from service.db import is_unavailable, listen
 from service.settings import Settings
 from service.ssrf import UrlGuard, UrlLookupFailed, UrlRefused
+from service.waiting import wait_any
 from service.webhook_store import AttemptRecord, ClaimedDelivery, DeliveryState, WebhookStore
 
 log = logging.getLogger(__name__)
@@ -277,7 +277,17 @@ class WebhookDeliverer:
         """Deliver until ``stop`` is set; then let attempts in flight finish for up to
         ``shutdown_timeout`` seconds and hand back the rest."""
         async with self:
-            listener = asyncio.create_task(self._listen(stop), name="webhooks-listen")
+            assert self._settings.database_url is not None
+            listener = asyncio.create_task(
+                listen(
+                    self._settings.database_url,
+                    NOTIFY_CHANNEL,
+                    self._wake,
+                    stop,
+                    retry_seconds=self._settings.webhook_poll_interval * 5,
+                ),
+                name="webhooks-listen",
+            )
             in_flight: dict[asyncio.Task[AttemptRecord], ClaimedDelivery] = {}
             log.info("webhook deliverer %s started", self.worker_id)
             failures = 0
@@ -296,10 +306,10 @@ class WebhookDeliverer:
                         failures += 1
                         pause = min(0.5 * 2**failures, 15.0)
                         log.warning("database unavailable (%s); retrying in %.1fs", error, pause)
-                        await _wait_any(stop, None, pause)
+                        await wait_any(stop, None, pause)
                         continue
                     if not fanned.events and not started:
-                        await _wait_any(stop, self._wake, self._settings.webhook_poll_interval)
+                        await wait_any(stop, self._wake, self._settings.webhook_poll_interval)
             finally:
                 listener.cancel()
                 await asyncio.gather(listener, return_exceptions=True)
@@ -494,38 +504,3 @@ class WebhookDeliverer:
             retry_after=response.headers.get("Retry-After"),
             error=error_text,
         )
-
-    async def _listen(self, stop: asyncio.Event) -> None:
-        """Keep a LISTEN connection open; reconnect after failures (polling covers gaps)."""
-        assert self._settings.database_url is not None
-        url = plain_url(self._settings.database_url)
-
-        def on_notify(*_: Any) -> None:
-            self._wake.set()
-
-        while not stop.is_set():
-            conn = None
-            try:
-                conn = await asyncpg.connect(url, timeout=5)
-                await conn.add_listener(NOTIFY_CHANNEL, on_notify)
-                while not stop.is_set() and not conn.is_closed():
-                    await _wait_any(stop, None, self._settings.webhook_poll_interval * 5)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as error:
-                log.debug("listen connection lost: %s", error)
-                await _wait_any(stop, None, self._settings.webhook_poll_interval)
-            finally:
-                if conn is not None and not conn.is_closed():
-                    with contextlib.suppress(Exception):
-                        await conn.close(timeout=2)
-
-
-async def _wait_any(stop: asyncio.Event, wake: asyncio.Event | None, seconds: float) -> None:
-    """Return when ``stop`` or ``wake`` is set, or after ``seconds``."""
-    waiters = [asyncio.create_task(stop.wait())]
-    if wake is not None:
-        waiters.append(asyncio.create_task(wake.wait()))
-    try:
-        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for w in waiters:
-            w.cancel()

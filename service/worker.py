@@ -12,22 +12,20 @@ import asyncio
 import contextlib
 import logging
 import os
-import signal
 import socket
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
-import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from moderation.policy import decide
 from moderation.scoring import Scorer
 from moderation.text import count_links, normalise_for_scoring
-from service.db import is_unavailable, plain_url
+from service.db import is_unavailable, listen
 from service.settings import Settings
 from service.stores import ClaimedJob, JobStore, ScoredComment
+from service.waiting import wait_any
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +60,17 @@ class ScoringWorker:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Score until ``stop`` is set, then shut down within the configured bound."""
-        listener = asyncio.create_task(self._listen(stop), name="listen")
+        assert self._settings.database_url is not None
+        listener = asyncio.create_task(
+            listen(
+                self._settings.database_url,
+                NOTIFY_CHANNEL,
+                self._wake,
+                stop,
+                retry_seconds=self._settings.poll_interval,
+            ),
+            name="listen",
+        )
         heartbeat = asyncio.create_task(self._heartbeat(stop), name="heartbeat")
         log.info(
             "worker %s scoring with %s@%s",
@@ -82,11 +90,11 @@ class ScoringWorker:
                     failures += 1
                     pause = min(0.5 * 2**failures, 15.0)
                     log.warning("database unavailable (%s); retrying in %.1fs", error, pause)
-                    await _wait_any(stop, None, pause)
+                    await wait_any(stop, None, pause)
                     continue
                 if not claimed:
                     self._wake.clear()
-                    await _wait_any(stop, self._wake, self._settings.poll_interval)
+                    await wait_any(stop, self._wake, self._settings.poll_interval)
         finally:
             listener.cancel()
             heartbeat.cancel()
@@ -192,29 +200,6 @@ class ScoringWorker:
             attempts, initial=s.retry_initial, multiplier=s.retry_multiplier, maximum=s.retry_max
         )
 
-    async def _listen(self, stop: asyncio.Event) -> None:
-        """Keep a LISTEN connection open; reconnect after failures (polling covers gaps)."""
-        assert self._settings.database_url is not None
-        url = plain_url(self._settings.database_url)
-
-        def on_notify(*_: Any) -> None:
-            self._wake.set()
-
-        while not stop.is_set():
-            conn = None
-            try:
-                conn = await asyncpg.connect(url, timeout=5)
-                await conn.add_listener(NOTIFY_CHANNEL, on_notify)
-                while not stop.is_set() and not conn.is_closed():
-                    await _wait_any(stop, None, self._settings.poll_interval)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as error:
-                log.debug("listen connection lost: %s", error)
-                await _wait_any(stop, None, self._settings.poll_interval)
-            finally:
-                if conn is not None and not conn.is_closed():
-                    with contextlib.suppress(Exception):
-                        await conn.close(timeout=2)
-
     async def _heartbeat(self, stop: asyncio.Event) -> None:
         """Say this worker is alive, and do the queue's housekeeping: backlog episodes and
         expired idempotency keys (any worker may; each step is safe to run concurrently)."""
@@ -227,25 +212,4 @@ class ScoringWorker:
                 await self._jobs.sweep_idempotency_keys(self._settings.idempotency_keep)
             except Exception as error:
                 log.debug("heartbeat failed: %s", error)
-            await _wait_any(stop, None, HEARTBEAT_SECONDS)
-
-
-def stop_on_signals() -> asyncio.Event:
-    """An event set by SIGTERM or SIGINT: the signal to stop claiming and wind down."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    return stop
-
-
-async def _wait_any(stop: asyncio.Event, wake: asyncio.Event | None, seconds: float) -> None:
-    """Return when ``stop`` or ``wake`` is set, or after ``seconds``."""
-    waiters = [asyncio.create_task(stop.wait())]
-    if wake is not None:
-        waiters.append(asyncio.create_task(wake.wait()))
-    try:
-        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for w in waiters:
-            w.cancel()
+            await wait_any(stop, None, HEARTBEAT_SECONDS)

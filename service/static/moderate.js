@@ -301,18 +301,12 @@
       const params = new URLSearchParams({ status: filters.status, order: filters.order, limit: "50" });
       if (filters.label) params.set("label", filters.label);
       if (after) params.set("cursor", after);
-      if (filters.article && filters.site) {
-        const path = `/v1/sites/${encodeURIComponent(filters.site)}/articles/${encodeURIComponent(filters.article)}/queue`;
-        return `${path}?${params}`;
-      }
       if (filters.site) params.set("site", filters.site);
+      if (filters.article) params.set("article", filters.article);
       return `/v1/queue?${params}`;
     }
 
     async function load(after) {
-      if (filters.article && !filters.site) {
-        liveNote.textContent = "Choose a site to filter by article.";
-      }
       try {
         const page = await api("GET", queueUrl(after));
         if (!after) {

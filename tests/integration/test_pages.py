@@ -446,21 +446,28 @@ async def test_article_queue__holds_only_that_articles_comments(
     headers = {"X-CSRF-Token": await sign_in(app_client, "ann")}
     page = await (
         await app_client.get(
-            "/v1/sites/daily/articles/two/queue",
-            params={"order": "score", "limit": "1"},
+            "/v1/queue",
+            params={"site": "daily", "article": "two", "order": "score", "limit": "1"},
             headers=headers,
         )
     ).json()
     assert [c["body"] for c in page["items"]] == ["Idiot again."]
     rest = await (
         await app_client.get(
-            "/v1/sites/daily/articles/two/queue",
-            params={"order": "score", "cursor": page["next_cursor"]},
+            "/v1/queue",
+            params={
+                "site": "daily",
+                "article": "two",
+                "order": "score",
+                "cursor": page["next_cursor"],
+            },
             headers=headers,
         )
     ).json()
     assert [c["body"] for c in rest["items"]] == ["Moron."]
-    hidden = await app_client.get("/v1/sites/other/articles/two/queue", headers=headers)
+    hidden = await app_client.get(
+        "/v1/queue", params={"site": "other", "article": "two"}, headers=headers
+    )
     assert hidden.status == 404
 
 

@@ -11,7 +11,8 @@ from dataclasses import replace
 
 from service.db import create_engine
 from service.settings import load_settings
-from service.worker import ScoringWorker, stop_on_signals
+from service.waiting import stop_on_signals
+from service.worker import ScoringWorker
 from tests.fakes import FakeScorer
 
 
