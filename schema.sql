@@ -9,6 +9,9 @@ CREATE TABLE IF NOT EXISTS replyguard_schema (
     version     integer NOT NULL,
     applied_at  timestamptz NOT NULL DEFAULT now()
 );
+-- SHA-256 of the schema.sql last applied: a process that finds its own file's checksum
+-- here skips the DDL (and the locks it takes) at start.
+ALTER TABLE replyguard_schema ADD COLUMN IF NOT EXISTS checksum text;
 
 -- A site publishing articles. Its policy is JSON in the shape moderation.policy reads;
 -- policy_version grows with each change and is recorded in every decision.

@@ -245,6 +245,9 @@ def report(
         start, end = rss_start[name], rss_end.get(name, float("nan"))
         peak = max(samples.rss.get(name, [end]))
         lines.append(f"{name:34}{start:10.1f}{end:10.1f}{end - start:+10.1f}{peak:10.1f}")
+    lines.append("RSS every 30 s (MiB), to tell a plateau from a leak:")
+    for name, values in samples.rss.items():
+        lines.append(f"  {name:8}" + " ".join(f"{v:.0f}" for v in values[::15]))
     return lines
 
 

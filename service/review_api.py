@@ -265,7 +265,8 @@ async def policy_preview(request: web.Request) -> web.Response:
         last = PREVIEW_DEFAULT
     proposed = Policy()
     try:
-        proposed = Policy.from_json(f.raw("policy") or {})
+        raw_policy = f.raw("policy")
+        proposed = Policy.from_json({} if raw_policy is None else raw_policy)
     except InvalidInput as error:
         f.errors.extend(error.errors)
     f.done()

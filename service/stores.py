@@ -33,6 +33,7 @@ from moderation.domain import (
 from moderation.errors import FieldError
 from moderation.policy import Decision, Policy, max_score
 from service import queries as q
+from service.db import sqlstate
 from service.errors import Conflict, InvalidInput, NotFound
 
 T = TypeVar("T")
@@ -602,7 +603,7 @@ async def _claim_idempotency_key(
     try:
         claimed = (await conn.execute(q.CLAIM_IDEMPOTENCY_KEY, params)).first()
     except sa_exc.DBAPIError as error:
-        if _sqlstate(error) == "55P03":  # lock_not_available: the first is still running
+        if sqlstate(error) == "55P03":  # lock_not_available: the first is still running
             raise Conflict(
                 "A request with this Idempotency-Key is still being processed; retry shortly."
             ) from None
@@ -623,15 +624,6 @@ async def _claim_idempotency_key(
         author_token=answer["author_token"],
         replayed=True,
     )
-
-
-def _sqlstate(error: sa_exc.DBAPIError) -> str | None:
-    orig = error.orig
-    for candidate in (orig, getattr(orig, "__cause__", None)):
-        code = getattr(candidate, "sqlstate", None) or getattr(candidate, "pgcode", None)
-        if isinstance(code, str):
-            return code
-    return None
 
 
 async def _change_status(
