@@ -107,9 +107,19 @@ async def _run_worker(settings: Settings) -> None:
         await engine.dispose()
 
 
+#: sysexits' EX_CONFIG: a worker that cannot load its model will not do better on a restart.
+EXIT_CONFIG = 78
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
+    from moderation.detox import ModelUnavailableError, PrecisionUnavailableError
+
     settings: Settings = args.settings
-    asyncio.run(_run_worker(_database(settings)))
+    try:
+        asyncio.run(_run_worker(_database(settings)))
+    except (ModelUnavailableError, PrecisionUnavailableError) as error:
+        log.error("cannot load the model: %s", error)
+        return EXIT_CONFIG
     return 0
 
 
@@ -172,6 +182,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     specs += [("worker", [])] * settings.worker_processes
 
     stopping = False
+    failed = False
 
     def on_signal(signum: int, _frame: Any) -> None:
         nonlocal stopping
@@ -188,6 +199,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
             if child.poll() is None or stopping:
                 continue
             role, extra = specs[i]
+            if child.returncode == EXIT_CONFIG:
+                log.error("%s cannot start as configured (see above); stopping", role)
+                stopping = True
+                failed = True
+                break
             # Back off a crash loop, but keep trying: the queue waits in PostgreSQL.
             wait = 1.0 if time.monotonic() - restarts[i] > 30 else 5.0
             log.error(
@@ -212,7 +228,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             log.warning("pid %d did not stop in time; killing it", child.pid)
             child.kill()
             child.wait()
-    return 0
+    return EXIT_CONFIG if failed else 0
 
 
 async def _announce(settings: Settings) -> None:

@@ -10,6 +10,9 @@
     ├── Conflict              409        the state forbids it right now
     ├── PayloadTooLarge       413
     ├── RateLimited           429        too many submissions; retry after a while
+    ├── ModelUnavailableError            the configured model is not on this machine
+    ├── PrecisionUnavailableError        the precision asked for is not offered here
+    │                                    (both in moderation.detox; a worker exits with 78)
     ├── UnsupportedMediaType  415
     └── Unavailable           503        the database cannot be reached; retry later
 

@@ -160,3 +160,24 @@ def test_serve__fresh_folder_to_moderated_thread(served: tuple[str, dict[str, st
 
     _, thread = _call(base, "GET", path)
     assert [c["id"] for c in thread["items"]] == [benign["id"], abusive["id"]]
+
+
+@pytest.mark.slow
+def test_serve__a_model_that_cannot_load_stops_serve_with_a_clear_error(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env.update(
+        REPLYGUARD_DATA_DIR=str(tmp_path / "data"),
+        PYTHONPATH=str(REPO),
+        REPLYGUARD_MODEL=str(tmp_path / "missing" / "model.ckpt"),
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "service", "serve", "--port", str(_free_port())],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 78, done.stderr[-2000:]
+    assert "cannot load the model" in done.stderr
+    assert "missing" in done.stderr

@@ -23,7 +23,7 @@ def test_load_settings__reads_and_converts_variables() -> None:
             "REPLYGUARD_PORT": "9000",
             "REPLYGUARD_POLL_INTERVAL": "0.5",
             "REPLYGUARD_LOG_LEVEL": "debug",
-            "REPLYGUARD_SCORER_PRECISION": "INT8",
+            "REPLYGUARD_SCORER_PRECISION": "BF16",
             "REPLYGUARD_DATA_DIR": "/srv/rg",
         }
     )
@@ -31,7 +31,7 @@ def test_load_settings__reads_and_converts_variables() -> None:
         9000,
         0.5,
         "DEBUG",
-        "int8",
+        "bf16",
     )
     assert s.models_path == Path("/srv/rg/models")
     assert "u:secret@" not in repr(s)
@@ -45,6 +45,7 @@ def test_load_settings__reads_and_converts_variables() -> None:
         ({"REPLYGUARD_BATCH_SIZE": "0"}, "REPLYGUARD_BATCH_SIZE='0': expected a positive number"),
         ({"REPLYGUARD_POLL_INTERVAL": "-1"}, "REPLYGUARD_POLL_INTERVAL='-1'"),
         ({"REPLYGUARD_LOG_FORMAT": "xml"}, "expected one of text, json"),
+        ({"REPLYGUARD_SCORER_PRECISION": "int8"}, "expected one of auto, fp32, bf16"),
         ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL must look like postgresql://"),
     ],
 )
