@@ -75,7 +75,9 @@ CREATE INDEX IF NOT EXISTS comments_queue_age_idx
 CREATE INDEX IF NOT EXISTS comments_queue_score_idx
     ON comments (site_id, status, max_score DESC, id);
 CREATE INDEX IF NOT EXISTS comments_parent_idx ON comments (parent_id) WHERE parent_id IS NOT NULL;
-CREATE INDEX IF NOT EXISTS comments_author_recent_idx ON comments (site_id, author_key, created_at);
+-- The repost check looks up one author's one text: an exact match, however busy the author.
+CREATE INDEX IF NOT EXISTS comments_repost_idx ON comments (site_id, author_key, body_hash, created_at);
+DROP INDEX IF EXISTS comments_author_recent_idx;
 CREATE INDEX IF NOT EXISTS comments_author_email_idx ON comments (lower(author_email));
 -- The oldest unscored comment of each site: the backlog check.
 CREATE INDEX IF NOT EXISTS comments_pending_idx ON comments (site_id, created_at)
