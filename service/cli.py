@@ -274,17 +274,24 @@ async def _create_token(settings: Settings, role: str, sites: list[str], label: 
         await engine.dispose()
 
 
-def cmd_create_token(args: argparse.Namespace) -> int:
-    settings: Settings = args.settings
+def sites_for_role(role: str, sites: list[str], what: str) -> bool:
+    """Check ``--site`` values for ``--role``; print what is wrong and return False if any."""
     from service.validation import SLUG
 
-    sites: list[str] = args.site or []
     bad = [s for s in sites if not SLUG.match(s)]
     if bad:
         print(f"error: not a site id: {', '.join(bad)}", file=sys.stderr)
-        return 2
-    if args.role == "moderator" and not sites:
-        print("error: a moderator token needs --site SITE (repeat for several)", file=sys.stderr)
+        return False
+    if role == "moderator" and not sites:
+        print(f"error: a moderator {what}needs --site SITE (repeat for several)", file=sys.stderr)
+        return False
+    return True
+
+
+def cmd_create_token(args: argparse.Namespace) -> int:
+    settings: Settings = args.settings
+    sites: list[str] = args.site or []
+    if not sites_for_role(args.role, sites, "token "):
         return 2
     token = asyncio.run(_create_token(_database(settings), args.role, sites, args.label))
     scope = "every site" if not sites else ", ".join(sites)

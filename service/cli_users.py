@@ -65,20 +65,14 @@ async def _create_user(
 
 def cmd_create_user(args: argparse.Namespace) -> int:
     from service.accounts import normalise_name, password_problem
-    from service.cli import _database
-    from service.validation import SLUG
+    from service.cli import _database, sites_for_role
 
     name = normalise_name(args.name)
     if not USER_NAME.match(name):
         print("error: a name is 1-64 lowercase letters, digits, . _ @ or -", file=sys.stderr)
         return 2
     sites: list[str] = args.site or []
-    bad = [s for s in sites if not SLUG.match(s)]
-    if bad:
-        print(f"error: not a site id: {', '.join(bad)}", file=sys.stderr)
-        return 2
-    if args.role == "moderator" and not sites:
-        print("error: a moderator needs --site SITE (repeat for several)", file=sys.stderr)
+    if not sites_for_role(args.role, sites, ""):
         return 2
     password = _read_password(args.password_stdin)
     if password is None:

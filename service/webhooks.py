@@ -52,7 +52,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from service.db import is_unavailable, listen
 from service.settings import Settings
 from service.ssrf import UrlGuard, UrlLookupFailed, UrlRefused
-from service.waiting import wait_any
+from service.waiting import back_off_from_outage, wait_any
 from service.webhook_store import AttemptRecord, ClaimedDelivery, DeliveryState, WebhookStore
 
 log = logging.getLogger(__name__)
@@ -304,9 +304,7 @@ class WebhookDeliverer:
                         if not is_unavailable(error):
                             raise
                         failures += 1
-                        pause = min(0.5 * 2**failures, 15.0)
-                        log.warning("database unavailable (%s); retrying in %.1fs", error, pause)
-                        await wait_any(stop, None, pause)
+                        await back_off_from_outage(stop, failures, error)
                         continue
                     if not fanned.events and not started:
                         await wait_any(stop, self._wake, self._settings.webhook_poll_interval)

@@ -25,7 +25,7 @@ from moderation.text import count_links, normalise_for_scoring
 from service.db import is_unavailable, listen
 from service.settings import Settings
 from service.stores import ClaimedJob, JobStore, ScoredComment
-from service.waiting import wait_any
+from service.waiting import back_off_from_outage, wait_any
 
 log = logging.getLogger(__name__)
 
@@ -88,9 +88,7 @@ class ScoringWorker:
                     if not is_unavailable(error):
                         raise
                     failures += 1
-                    pause = min(0.5 * 2**failures, 15.0)
-                    log.warning("database unavailable (%s); retrying in %.1fs", error, pause)
-                    await wait_any(stop, None, pause)
+                    await back_off_from_outage(stop, failures, error)
                     continue
                 if not claimed:
                     self._wake.clear()
