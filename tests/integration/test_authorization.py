@@ -17,6 +17,7 @@ from tests.conftest import SiteFactory
 
 Client = TestClient[Any, Any]
 CALLERS = ("none", "bad", "other_site", "moderator", "admin")
+NO_SUCH = "00000000-0000-4000-8000-000000000000"
 
 # method, path, body, expected status per caller (in CALLERS order)
 MATRIX: list[tuple[str, str, Any, tuple[int, ...]]] = [
@@ -33,6 +34,31 @@ MATRIX: list[tuple[str, str, Any, tuple[int, ...]]] = [
         {"policy_override": {"mode": "pre"}},
         (401, 401, 403, 403, 200),
     ),
+    # The moderator's page API: the same site rules as the queue.
+    ("GET", "/v1/queue/summary?site=daily", None, (401, 401, 404, 200, 200)),
+    ("GET", "/v1/changes?site=daily", None, (401, 401, 404, 200, 200)),
+    ("POST", "/v1/claims", {"comment_id": "{id}"}, (401, 401, 404, 200, 200)),
+    ("POST", "/v1/decisions/reopen", {"ids": ["{id}"]}, (401, 401, 200, 200, 200)),
+    (
+        "POST",
+        "/v1/sites/daily/policy/preview",
+        {"policy": {"mode": "auto"}},
+        (401, 401, 404, 403, 200),
+    ),
+    # Webhooks are for admins alone (an unknown endpoint id is 404 even to them, and a URL
+    # on a private address is refused with 422: what matters here is who gets that far).
+    ("GET", "/v1/webhooks", None, (401, 401, 403, 403, 200)),
+    (
+        "POST",
+        "/v1/webhooks",
+        {"url": "http://127.0.0.1:9/hook", "events": ["comment.held"]},
+        (401, 401, 403, 403, 422),
+    ),
+    ("GET", f"/v1/webhooks/{NO_SUCH}", None, (401, 401, 403, 403, 404)),
+    ("PATCH", f"/v1/webhooks/{NO_SUCH}", {"enabled": True}, (401, 401, 403, 403, 404)),
+    ("DELETE", f"/v1/webhooks/{NO_SUCH}", None, (401, 401, 403, 403, 404)),
+    ("GET", f"/v1/webhooks/{NO_SUCH}/deliveries", None, (401, 401, 403, 403, 404)),
+    ("POST", f"/v1/webhooks/{NO_SUCH}/test", None, (401, 401, 403, 403, 404)),
 ]
 
 
@@ -66,7 +92,10 @@ async def test_authorization__matrix(
     url = path.replace("{id}", comment_id)
     payload = None
     if body is not None:
-        payload = {k: ([comment_id] if v == ["{id}"] else v) for k, v in body.items()}
+        payload = {
+            k: [comment_id] if v == ["{id}"] else comment_id if v == "{id}" else v
+            for k, v in body.items()
+        }
     for caller, status in zip(CALLERS, expected, strict=True):
         response = await client.request(method, url, json=payload, headers=headers[caller])
         text = await response.text()
@@ -75,5 +104,5 @@ async def test_authorization__matrix(
             assert "secret words" not in text
         if response.status == 200:
             assert response.headers["Cache-Control"] == "no-store"
-        if caller == "other_site" and url == "/v1/decisions":
+        if caller == "other_site" and url in ("/v1/decisions", "/v1/decisions/reopen"):
             assert (await response.json())["not_found"] == [comment_id]
