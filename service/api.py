@@ -20,7 +20,6 @@ from aiohttp import web
 
 from moderation.domain import DETOXIFY_LABELS, STATUSES, AuditEntry, Comment, Status, Verdict
 from moderation.errors import FieldError
-from moderation.policy import Policy
 from service import keys
 from service.errors import Forbidden, InvalidInput, NotFound, RateLimited, Unauthenticated
 from service.ratelimit import IPAddress, client_address, client_network
@@ -526,14 +525,7 @@ async def put_site(request: web.Request) -> web.Response:
     for i, origin in enumerate(origins):
         if not isinstance(origin, str) or not is_origin(origin):
             f.problem(f"allowed_origins[{i}]", "must be an origin like https://news.example")
-    policy = Policy()
-    try:
-        # Left out or null: the default policy. Anything else must be a policy object
-        # (``or {}`` would quietly take false, 0 or "" for the default too).
-        raw_policy = f.raw("policy")
-        policy = Policy.from_json({} if raw_policy is None else raw_policy)
-    except InvalidInput as error:
-        f.errors.extend(error.errors)
+    policy = f.policy("policy")
     f.done()
     site, created = await request.app[keys.SITES].put(
         site_id,

@@ -155,8 +155,13 @@ GET_COMMENTS: Final[TextClause] = text(
     """
 )
 
-GET_COMMENT_TOKEN_HASH: Final[TextClause] = text(
-    "SELECT author_token_hash FROM comments WHERE id = :comment_id"
+# The comment with the hash of its author's token, checked in the same round trip.
+GET_COMMENT_FOR_AUTHOR: Final[TextClause] = text(
+    f"""
+    SELECT {_COMMENT_COLUMNS}, c.author_token_hash
+    FROM comments c JOIN articles a ON a.site_id = c.site_id AND a.id = c.article_id
+    WHERE c.id = :comment_id
+    """
 )
 
 # Top-level approved comments of an article, a page at a time (keyset on created_at, id).

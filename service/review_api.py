@@ -263,12 +263,7 @@ async def policy_preview(request: web.Request) -> web.Response:
     elif type(last) is not int or not 1 <= last <= PREVIEW_MAX:
         f.problem("last", f"must be a whole number from 1 to {PREVIEW_MAX}")
         last = PREVIEW_DEFAULT
-    proposed = Policy()
-    try:
-        raw_policy = f.raw("policy")
-        proposed = Policy.from_json({} if raw_policy is None else raw_policy)
-    except InvalidInput as error:
-        f.errors.extend(error.errors)
+    proposed = f.policy("policy")
     f.done()
     site = await request.app[keys.SITES].get(site_id)
     samples = await request.app[keys.REVIEW].recent_decided(site_id, last)

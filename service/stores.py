@@ -11,7 +11,7 @@ import binascii
 import hashlib
 import json
 import secrets
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar, cast
@@ -368,13 +368,10 @@ class CommentStore:
     async def get_for_author(self, comment_id: UUID, author_token: str) -> Comment:
         """The comment, if ``author_token`` is the one given at submission; else NotFound."""
         async with self._engine.connect() as conn:
-            row = (await conn.execute(q.GET_COMMENT, {"comment_id": comment_id})).first()
-            stored = (
-                await conn.execute(q.GET_COMMENT_TOKEN_HASH, {"comment_id": comment_id})
-            ).scalar()
-        if row is None or stored is None:
-            raise NotFound("No such comment.")
-        if not secrets.compare_digest(bytes(stored), hash_token(author_token)):
+            row = (await conn.execute(q.GET_COMMENT_FOR_AUTHOR, {"comment_id": comment_id})).first()
+        if row is None or not secrets.compare_digest(
+            bytes(row.author_token_hash), hash_token(author_token)
+        ):
             raise NotFound("No such comment.")
         return _comment(row)
 
@@ -788,7 +785,7 @@ class JobStore:
         error: str,
         *,
         max_attempts: int,
-        delay_for: Any,
+        delay_for: Callable[[int], float],
     ) -> tuple[int, int]:
         """After a failed attempt: back off and retry, or, past the last attempt, hold the
         comment for a human with the reason. Never approves. Returns (retried, held)."""

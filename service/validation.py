@@ -18,6 +18,7 @@ from uuid import UUID
 from aiohttp import web
 
 from moderation.errors import FieldError
+from moderation.policy import Policy
 from service.errors import BadRequest, InvalidInput, PayloadTooLarge, UnsupportedMediaType
 
 T = TypeVar("T")
@@ -193,6 +194,16 @@ class Fields:
                 return option
         self.problem(key, f"must be one of {', '.join(map(str, options))}")
         return None
+
+    def policy(self, key: str) -> Policy:
+        """A policy object; left out or null means the default policy. Anything else (even
+        ``false`` or ``""``) must be a valid policy, its problems named under ``key``."""
+        value = self._data.get(key)
+        try:
+            return Policy.from_json({} if value is None else value, prefix=self._name(key))
+        except InvalidInput as error:
+            self.errors.extend(error.errors)
+            return Policy()
 
     def raw(self, key: str) -> Any:
         return self._data.get(key)

@@ -122,3 +122,11 @@ def make_site(client: TestClient[Any, Any], auth: dict[str, str]) -> SiteFactory
         return data
 
     return make
+
+
+@pytest.fixture
+def psettings(settings: Settings) -> Settings:
+    """Settings for the page tests: fast sign-in delays and polling, no limits in the way."""
+    from tests.pages_support import page_settings
+
+    return page_settings(settings)

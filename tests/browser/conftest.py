@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from service.app import create_app
 from service.settings import Settings
 from service.stores import TokenStore
-from tests.pages_support import PASSWORD, page_settings
+from tests.pages_support import PASSWORD
 
 CHROMIUM = os.environ.get("REPLYGUARD_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -43,11 +43,6 @@ SCREENSHOTS = Path(
 )
 
 ServerFactory = Callable[..., Awaitable[TestServer]]
-
-
-@pytest.fixture
-def psettings(settings: Settings) -> Settings:
-    return page_settings(settings)
 
 
 @pytest.fixture

@@ -22,7 +22,6 @@ from tests.pages_support import (
     PASSWORD,
     Client,
     make_user,
-    page_settings,
     post_comment,
     score_all,
     sign_in,
@@ -30,11 +29,6 @@ from tests.pages_support import (
 
 REPO = Path(__file__).parents[2]
 ClientFactory = Callable[..., Awaitable[Client]]
-
-
-@pytest.fixture
-def psettings(settings: Settings) -> Settings:
-    return page_settings(settings)
 
 
 @pytest.fixture
