@@ -466,11 +466,13 @@ class WebhookDeliverer:
         timeout = self._settings.webhook_timeout
         deadline = asyncio.get_running_loop().time() + timeout
         try:
-            # aiohttp hands IP-literal hosts to the socket without asking the resolver.
-            self._guard.check_url(delivery.url)
+            # aiohttp hands IP-literal hosts to the socket without asking the resolver, so
+            # the URL is checked here, on every attempt (a URL stored before a check was
+            # tightened gets no pass), and the request goes to the very URL object checked.
+            target = self._guard.check_url(delivery.url)
             async with asyncio.timeout_at(deadline):
                 response = await self._session.post(
-                    delivery.url, data=body, headers=headers, allow_redirects=False
+                    target.url, data=body, headers=headers, allow_redirects=False
                 )
         except UrlLookupFailed as error:
             return Answer(error=str(error))
