@@ -82,6 +82,9 @@ class Settings:
     webhook_batch_size: int = 100
     webhook_disable_after: float = 5 * 86400.0
     webhook_secret_overlap: float = 86400.0
+    #: Finished deliveries, their messages and outbox events are deleted this many days
+    #: after their last attempt (the audit log is kept).
+    webhook_retention_days: int = 30
 
     # The moderator's page (service.pages, service.sessions): sessions end after
     # session_idle seconds without use or session_max after sign-in; cookie_secure is
@@ -156,6 +159,7 @@ _ENV: dict[str, str] = {
     "webhook_batch_size": "REPLYGUARD_WEBHOOK_BATCH_SIZE",
     "webhook_disable_after": "REPLYGUARD_WEBHOOK_DISABLE_AFTER",
     "webhook_secret_overlap": "REPLYGUARD_WEBHOOK_SECRET_OVERLAP",
+    "webhook_retention_days": "REPLYGUARD_WEBHOOK_RETENTION_DAYS",
     "session_idle": "REPLYGUARD_SESSION_IDLE",
     "session_max": "REPLYGUARD_SESSION_MAX",
     "cookie_secure": "REPLYGUARD_COOKIE_SECURE",

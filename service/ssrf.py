@@ -5,7 +5,13 @@ replyguard runs in. Three checks, all here:
 
 * the URL itself (``UrlGuard.check_url``): http or https only, no user name or password,
   no control characters, a host written plainly (``http://2130706433`` is 127.0.0.1
-  in disguise and is refused as such);
+  in disguise and is refused as such). The host judged is the one the HTTP client
+  connects to: the URL is read with ``yarl``, as aiohttp reads it. Its IDNA (UTS 46)
+  mapping turns full-width or segmented digits and full-width dots into ASCII, so
+  127.0.0.1 spelt in full-width characters is the address 127.0.0.1 to aiohttp; a host
+  spelt in such look-alike characters is refused. A real international name (one that
+  becomes ``xn--`` labels) is judged by its ASCII form. Deliveries are sent to the very
+  URL object that was checked;
 * every address the host resolves to (``refusal_reason``): loopback, private, link-local
   (cloud metadata lives there), CGNAT, multicast, reserved, documentation, IPv6 unique
   local and link-local, and IPv4 hidden inside IPv6 (mapped, NAT64, 6to4) are refused,
@@ -30,6 +36,7 @@ from typing import Final
 from urllib.parse import urlsplit
 
 from aiohttp.abc import AbstractResolver, ResolveResult
+from yarl import URL
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -74,6 +81,8 @@ _NAT64: Final = ipaddress.ip_network("64:ff9b::/96")
 # Looks like a number, not a name: digits, dots and hex, e.g. 2130706433, 0x7f.1, 0177.0.0.1.
 _NUMERIC_HOST: Final = re.compile(r"^(0[xX][0-9a-fA-F]*|[0-9]+)(\.(0[xX][0-9a-fA-F]*|[0-9]+))*\.?$")
 _FORBIDDEN_CHARS: Final = re.compile(r"[\x00-\x20\x7f\\]")
+# A host name as sent (after IDNA): ASCII letters, digits, hyphens, underscores, dots.
+_NAME_HOST: Final = re.compile(r"^[a-z0-9_-]+(\.[a-z0-9_-]+)*$")
 
 
 class UrlRefused(ValueError):
@@ -140,12 +149,41 @@ async def system_lookup(host: str, port: int) -> list[str]:
 class Target:
     """A URL that passed the static checks: what will be connected to, before resolving."""
 
-    url: str
+    #: The URL as the HTTP client reads it; deliveries are sent to exactly this.
+    url: URL
     scheme: str
     host: str
     port: int
     #: Set when the host is an IP address written out; no lookup then.
     address: IPAddress | None
+
+
+def _refuse_look_alikes(written: str, parsed: URL) -> None:
+    """Refuse a host written in characters that IDNA maps onto other ones.
+
+    Full-width digits and dots, segmented digits (U+1FBF0-U+1FBF9), full-width letters:
+    aiohttp reads 127.0.0.1 spelt in full-width characters as the address 127.0.0.1, and
+    never asks a resolver about an address.
+    A host in plain ASCII, or a real international name written as it is meant (its
+    IDNA form is ``xn--`` labels, which decode back to it), passes.
+    """
+    if written.isascii() or written == (parsed.host or "").rstrip("."):
+        return
+    raw = (parsed.raw_host or "").rstrip(".")
+    raise UrlRefused(
+        f"The host {written!r} is written in characters that HTTP clients read as {raw!r}; "
+        f"write the host in plain ASCII ({raw!r} if that is what you mean)."
+    )
+
+
+def _check_name(host: str) -> None:
+    """A host name (not an address) as sent: ASCII, and labels IDNA accepts."""
+    if not _NAME_HOST.match(host):
+        raise UrlRefused(f"The host {host!r} is not a valid domain name.")
+    try:
+        host.encode("idna")
+    except UnicodeError:
+        raise UrlRefused(f"The host {host!r} is not a valid domain name.") from None
 
 
 class UrlGuard:
@@ -160,35 +198,38 @@ class UrlGuard:
         return cls(parse_networks(raw), lookup)
 
     def check_url(self, url: str) -> Target:
-        """The checks that need no network: scheme, credentials, host form, literal addresses."""
+        """The checks that need no network: scheme, credentials, host form, literal addresses.
+
+        The host checked is ``Target.url``'s, which is what aiohttp connects to.
+        """
         if len(url) > MAX_URL_CHARS:
             raise UrlRefused(f"The URL is longer than {MAX_URL_CHARS} characters.")
         if _FORBIDDEN_CHARS.search(url):
             raise UrlRefused("The URL contains spaces, control characters or backslashes.")
         try:
             parts = urlsplit(url)
-            port = parts.port
+            # Exactly how aiohttp's ClientSession reads a URL given as text.
+            parsed = URL(url)
+            port = parsed.port
         except ValueError as error:
             raise UrlRefused(f"The URL cannot be read: {error}.") from None
-        scheme = parts.scheme.lower()
+        scheme = parsed.scheme
         if scheme not in ("http", "https"):
             raise UrlRefused(
                 f"Only http and https URLs can receive webhooks (got {parts.scheme or 'none'!r})."
             )
-        if "@" in parts.netloc:
+        if "@" in parts.netloc or parsed.raw_user is not None:
             raise UrlRefused("The URL must not contain a user name or password.")
-        if parts.fragment:
+        if parts.fragment or parsed.raw_fragment:
             raise UrlRefused("The URL must not have a #fragment: it is never sent.")
-        host = (parts.hostname or "").rstrip(".")
+        host = (parsed.raw_host or "").rstrip(".")
         if not host:
             raise UrlRefused("The URL has no host.")
+        _refuse_look_alikes((parts.hostname or "").rstrip("."), parsed)
         address = self._literal(host)
         if address is None:
-            try:
-                host.encode("idna")
-            except UnicodeError:
-                raise UrlRefused(f"The host {host!r} is not a valid domain name.") from None
-        return Target(url, scheme, host, port or (443 if scheme == "https" else 80), address)
+            _check_name(host)
+        return Target(parsed, scheme, host, port or (443 if scheme == "https" else 80), address)
 
     def _literal(self, host: str) -> IPAddress | None:
         try:

@@ -311,3 +311,59 @@ RELEASE_DELIVERIES: Final[TextClause] = text(
       AND state = 'delivering'
     """
 )
+
+# --- retention: what is past REPLYGUARD_WEBHOOK_RETENTION_DAYS ----------------------------
+# Each statement deletes at most :limit rows, so a first purge of a large backlog is many
+# short transactions (short locks, WAL in small bursts), not one long one. SKIP LOCKED: a
+# row another transaction holds (a redelivery, a fan-out, an erasure) is left for the next
+# run. Rows are picked in no particular order: the partial indexes find old ones directly,
+# and "id = ANY(ARRAY(...))" deletes the picked ids by key (with "IN (...)" the planner
+# hashes them and scans the whole table, on every batch).
+# The audit log is never touched: it is the record of who decided what.
+
+# Finished deliveries (delivered, failed, dead) whose last attempt, or creation if never
+# attempted, is older than :before. Pending and in-flight ones are never deleted, however
+# old: they are still owed to a receiver.
+PURGE_DELIVERIES: Final[TextClause] = text(
+    """
+    DELETE FROM webhook_deliveries
+    WHERE id = ANY(ARRAY(
+        SELECT id FROM webhook_deliveries
+        WHERE state IN ('delivered', 'failed', 'dead')
+          AND COALESCE(last_attempt_at, created_at) < :before
+        LIMIT :limit
+        FOR UPDATE SKIP LOCKED
+    ))
+    """
+)
+
+# Messages older than :before that no delivery refers to any more. The foreign key would
+# cascade to deliveries, so the NOT EXISTS is what keeps a pending delivery's body alive.
+PURGE_MESSAGES: Final[TextClause] = text(
+    """
+    DELETE FROM webhook_messages
+    WHERE id = ANY(ARRAY(
+        SELECT m.id FROM webhook_messages m
+        WHERE m.created_at < :before
+          AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.message_id = m.id)
+        LIMIT :limit
+        FOR UPDATE OF m SKIP LOCKED
+    ))
+    """
+)
+
+# Outbox events fanned out before :before whose message is gone. Never one still waiting
+# for fan-out (fanned_out_at null); and never while its message exists, because erasing a
+# comment rewrites the message through its outbox row (replyguard_erase_webhook_messages).
+PURGE_OUTBOX: Final[TextClause] = text(
+    """
+    DELETE FROM outbox
+    WHERE id = ANY(ARRAY(
+        SELECT o.id FROM outbox o
+        WHERE o.fanned_out_at < :before
+          AND NOT EXISTS (SELECT 1 FROM webhook_messages m WHERE m.id = o.id)
+        LIMIT :limit
+        FOR UPDATE OF o SKIP LOCKED
+    ))
+    """
+)

@@ -140,6 +140,26 @@ class FanOut:
     deliveries: int
 
 
+@dataclass(frozen=True, slots=True)
+class Purged:
+    """Rows deleted past retention, per table."""
+
+    deliveries: int = 0
+    messages: int = 0
+    events: int = 0
+
+    def __add__(self, other: Purged) -> Purged:
+        return Purged(
+            self.deliveries + other.deliveries,
+            self.messages + other.messages,
+            self.events + other.events,
+        )
+
+    def most(self) -> int:
+        """The largest count of one table: a batch reaching its limit may have left more."""
+        return max(self.deliveries, self.messages, self.events)
+
+
 def _endpoint(row: Row[Any]) -> Endpoint:
     m = row._mapping
     return Endpoint(
@@ -638,6 +658,21 @@ class WebhookStore:
                 )
             ).first()
         return None if disabled is None else _endpoint(disabled)
+
+    async def purge_batch(self, *, before: datetime, limit: int) -> Purged:
+        """Delete at most ``limit`` rows of each table that are past retention (``before``).
+
+        In this order, one transaction: finished deliveries last attempted before
+        ``before``; then messages no delivery refers to; then outbox events whose message
+        is gone. Pending or in-flight deliveries, their messages and events, and events not
+        yet fanned out are never deleted. The audit log is not touched.
+        """
+        params = {"before": before, "limit": limit}
+        async with self._engine.begin() as conn:
+            deliveries = (await conn.execute(q.PURGE_DELIVERIES, params)).rowcount
+            messages = (await conn.execute(q.PURGE_MESSAGES, params)).rowcount
+            events = (await conn.execute(q.PURGE_OUTBOX, params)).rowcount
+        return Purged(deliveries, messages, events)
 
     async def release(self, worker_id: str, delivery_ids: Collection[int]) -> None:
         """Hand back deliveries not finished at shutdown, counting nothing."""

@@ -21,6 +21,11 @@ endpoint. A delivery out of attempts is ``dead`` (and can be redelivered). An en
 has failed continuously for ``webhook_disable_after`` (five days) is disabled, with the
 reason recorded on it.
 
+Retention: each deliverer, at start and then hourly, deletes finished deliveries whose last
+attempt is older than ``webhook_retention_days`` (30), then the messages and outbox events
+nothing refers to any more, ``PURGE_BATCH`` rows per statement with a short pause between
+(``purge_expired``). Nothing still owed to a receiver is deleted; the audit log stays.
+
 Every attempt is bounded: ``webhook_connect_timeout`` to connect, ``webhook_timeout`` for the
 whole attempt, 20 KB of the answer read, redirects never followed, and the SSRF guard
 (``service.ssrf``) between the URL and the socket.
@@ -53,7 +58,13 @@ from service.db import is_unavailable, listen
 from service.settings import Settings
 from service.ssrf import UrlGuard, UrlLookupFailed, UrlRefused
 from service.waiting import back_off_from_outage, wait_any
-from service.webhook_store import AttemptRecord, ClaimedDelivery, DeliveryState, WebhookStore
+from service.webhook_store import (
+    AttemptRecord,
+    ClaimedDelivery,
+    DeliveryState,
+    Purged,
+    WebhookStore,
+)
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +84,11 @@ RETRY_AFTER_MAX: Final = 36000.0
 #: How much of an answer is read; the rest is never downloaded.
 READ_LIMIT: Final = 20 * 1024
 USER_AGENT: Final = "replyguard-webhooks/1"
+#: Retention (``webhook_retention_days``): rows deleted per table per statement, the pause
+#: between such batches, and how often a deliverer purges (first at its start).
+PURGE_BATCH: Final = 1000
+PURGE_PAUSE: Final = 0.2
+PURGE_INTERVAL: Final = 3600.0
 
 
 class Clock(Protocol):
@@ -202,6 +218,7 @@ class WebhookDeliverer:
         clock: Clock | None = None,
         rng: random.Random | None = None,
         worker_id: str | None = None,
+        purge_batch: int = PURGE_BATCH,
     ) -> None:
         self._settings = settings
         self._store = WebhookStore(engine)
@@ -213,6 +230,7 @@ class WebhookDeliverer:
         self._slots: dict[uuid.UUID, asyncio.Semaphore] = {}
         self._claimed_per_endpoint: dict[uuid.UUID, int] = {}
         self._wake = asyncio.Event()
+        self._purge_batch = purge_batch
         self.attempts = 0
         self.delivered = 0
 
@@ -271,6 +289,23 @@ class WebhookDeliverer:
             done = await asyncio.gather(*(self._deliver(d) for d in claimed))
             results.extend(zip(claimed, done, strict=True))
 
+    async def purge_expired(self, stop: asyncio.Event | None = None) -> Purged:
+        """Delete what is past ``webhook_retention_days`` (by the clock), batch by batch.
+
+        Each batch deletes at most ``purge_batch`` rows per table in one short transaction;
+        batches follow each other after ``PURGE_PAUSE`` until one leaves nothing behind or
+        ``stop`` is set. Returns the rows deleted in all.
+        """
+        before = self._clock.now() - timedelta(days=self._settings.webhook_retention_days)
+        total = Purged()
+        while True:
+            done = await self._store.purge_batch(before=before, limit=self._purge_batch)
+            total += done
+            if done.most() < self._purge_batch or (stop is not None and stop.is_set()):
+                return total
+            # Leave the database room for the deliveries and comments that matter now.
+            await asyncio.sleep(PURGE_PAUSE)
+
     # the loop
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -288,6 +323,7 @@ class WebhookDeliverer:
                 ),
                 name="webhooks-listen",
             )
+            purger = asyncio.create_task(self._purge_periodically(stop), name="webhooks-purge")
             in_flight: dict[asyncio.Task[AttemptRecord], ClaimedDelivery] = {}
             log.info("webhook deliverer %s started", self.worker_id)
             failures = 0
@@ -310,7 +346,8 @@ class WebhookDeliverer:
                         await wait_any(stop, self._wake, self._settings.webhook_poll_interval)
             finally:
                 listener.cancel()
-                await asyncio.gather(listener, return_exceptions=True)
+                purger.cancel()
+                await asyncio.gather(listener, purger, return_exceptions=True)
                 await self._drain(in_flight)
                 log.info(
                     "webhook deliverer %s stopped after %d attempts (%d delivered)",
@@ -318,6 +355,36 @@ class WebhookDeliverer:
                     self.attempts,
                     self.delivered,
                 )
+
+    async def _purge_periodically(self, stop: asyncio.Event) -> None:
+        """``purge_expired`` now and every ``PURGE_INTERVAL``; a failure waits for the next."""
+        while not stop.is_set():
+            try:
+                purged = await self.purge_expired(stop)
+            except Exception as error:
+                # Old rows can wait an hour; deliveries must not stop for them.
+                if is_unavailable(error):
+                    log.warning(
+                        "could not delete old webhook rows, the database is unavailable (%s); "
+                        "trying again in an hour",
+                        error,
+                    )
+                else:
+                    log.exception(
+                        "deleting old webhook rows failed (please report this); deliveries "
+                        "go on, and it is tried again in an hour"
+                    )
+            else:
+                if purged.most():
+                    log.info(
+                        "deleted webhook rows older than %d days: %d deliveries, %d messages, "
+                        "%d outbox events",
+                        self._settings.webhook_retention_days,
+                        purged.deliveries,
+                        purged.messages,
+                        purged.events,
+                    )
+            await wait_any(stop, None, PURGE_INTERVAL)
 
     async def _claim_free(
         self, in_flight: dict[asyncio.Task[AttemptRecord], ClaimedDelivery]
@@ -466,11 +533,13 @@ class WebhookDeliverer:
         timeout = self._settings.webhook_timeout
         deadline = asyncio.get_running_loop().time() + timeout
         try:
-            # aiohttp hands IP-literal hosts to the socket without asking the resolver.
-            self._guard.check_url(delivery.url)
+            # aiohttp hands IP-literal hosts to the socket without asking the resolver, so
+            # the URL is checked here, on every attempt (a URL stored before a check was
+            # tightened gets no pass), and the request goes to the very URL object checked.
+            target = self._guard.check_url(delivery.url)
             async with asyncio.timeout_at(deadline):
                 response = await self._session.post(
-                    delivery.url, data=body, headers=headers, allow_redirects=False
+                    target.url, data=body, headers=headers, allow_redirects=False
                 )
         except UrlLookupFailed as error:
             return Answer(error=str(error))

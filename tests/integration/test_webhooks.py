@@ -559,6 +559,37 @@ async def test_deliverer__a_name_rebinding_to_loopback_is_refused_at_delivery(
         guard.check_url("http://[::ffff:127.0.0.1]:1/")  # literals never reach a resolver
 
 
+async def test_deliverer__a_stored_look_alike_host_is_refused_not_delivered(
+    settings: Settings,
+    make_site: SiteFactory,
+    engine: AsyncEngine,
+    receiver: Receiver,
+    clock: FakeClock,
+) -> None:
+    # Stored before registration refused such hosts: full-width digits and dots, which
+    # aiohttp reads as the literal 127.0.0.1 and connects to without asking a resolver.
+    host = "".join(chr(0xFF10 + int(c)) if c.isdigit() else "\uff0e" for c in "127.0.0.1")
+    await make_site("daily")
+    await WebhookStore(engine).create(
+        url=f"http://{host}:{receiver.port}/ok",
+        events=EVENTS,
+        site_id=None,
+        description="",
+        created_by="test",
+    )
+    await _decide(engine, await _comment(engine), "held")
+
+    guard = UrlGuard()  # no allowed networks: production settings
+    async with WebhookDeliverer(settings, engine, guard=guard, clock=clock) as deliverer:
+        (result,) = await deliverer.deliver_due()
+
+    assert receiver.received == []
+    assert result[1].state == "failed"
+    assert result[1].error is not None and "plain ASCII" in result[1].error
+    (row,) = await _deliveries(settings)
+    assert row["state"] == "failed" and "refused" in row["last_error"]
+
+
 # --- sharing the queue ----------------------------------------------------------------------
 
 

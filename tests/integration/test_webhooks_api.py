@@ -66,6 +66,9 @@ async def test_create_webhook__answers_201_with_the_secret_once(
         ("http://2130706433/", "written as a number"),
         ("http://user@127.0.0.1/", "user name or password"),
         ("ftp://127.0.0.1/", "Only http and https"),
+        # aiohttp would read these as 127.0.0.1 (allowed here): the spelling is refused.
+        ("http://\uff11\uff12\uff17\uff0e\uff10\uff0e\uff10\uff0e\uff11:9/", "plain ASCII"),
+        ("http://\U0001fbf1\U0001fbf2\U0001fbf7\u30020\uff610.1:9/", "plain ASCII"),
     ],
 )
 async def test_create_webhook__refused_urls_are_422_on_the_url_field(

@@ -14,6 +14,8 @@ def test_load_settings__defaults_without_environment() -> None:
     assert s.database_url is None
     assert (s.host, s.port, s.model, s.batch_size) == ("127.0.0.1", 8080, "default", 32)
     assert s.models_path == Path("replyguard-data/models")
+    assert s.webhook_retention_days == 30
+    assert load_settings({"REPLYGUARD_WEBHOOK_RETENTION_DAYS": "90"}).webhook_retention_days == 90
 
 
 def test_load_settings__reads_and_converts_variables() -> None:
@@ -47,6 +49,8 @@ def test_load_settings__reads_and_converts_variables() -> None:
         ({"REPLYGUARD_LOG_FORMAT": "xml"}, "expected one of text, json"),
         ({"REPLYGUARD_SCORER_PRECISION": "int8"}, "expected one of auto, fp32, bf16"),
         ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL must look like postgresql://"),
+        ({"REPLYGUARD_WEBHOOK_RETENTION_DAYS": "0"}, "expected a positive number"),
+        ({"REPLYGUARD_WEBHOOK_RETENTION_DAYS": "1.5"}, "expected a whole number"),
     ],
 )
 def test_load_settings__bad_values_name_the_variable(env: dict[str, str], message: str) -> None:

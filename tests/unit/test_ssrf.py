@@ -6,6 +6,7 @@ import ipaddress
 import socket
 
 import pytest
+from yarl import URL
 
 from service.ssrf import (
     UrlGuard,
@@ -156,6 +157,69 @@ async def test_pinned_resolver__lookup_failure_is_retryable_not_refused() -> Non
     guard = UrlGuard(lookup=FakeLookup({}))
     with pytest.raises(UrlLookupFailed):
         await guard.resolver().resolve("gone.example", 80, socket.AF_UNSPEC)
+
+
+# Hosts that aiohttp (yarl, IDNA UTS 46) reads as ASCII: full-width digits (U+FF10-FF19),
+# full-width and ideographic dots (U+FF0E, U+3002, U+FF61), segmented digits
+# (U+1FBF0-U+1FBF9), full-width letters, and mixtures with plain ASCII.
+FW = {str(d): chr(0xFF10 + d) for d in range(10)}
+SEG = {str(d): chr(0x1FBF0 + d) for d in range(10)}
+
+
+def _spell(text: str, digits: dict[str, str], dot: str = ".") -> str:
+    return "".join(digits.get(c, dot if c == "." else c) for c in text)
+
+
+LOOK_ALIKE_HOSTS = [
+    _spell("127.0.0.1", FW, "\uff0e"),
+    _spell("127.0.0.1", FW),
+    "127\uff0e0\uff0e0\uff0e1",
+    "127\u30020\u30020\u30021",
+    "127\uff610\uff610\uff611",
+    _spell("127.0.0.1", SEG),
+    _spell("169.254.169.254", SEG, "\u3002"),
+    _spell("10.0.0.1", FW, "\uff61"),
+    FW["1"] + "27.0.0." + SEG["1"],
+    SEG["1"] + FW["2"] + "7\u30020.0\uff0e1",
+    _spell("127.1", FW),
+    "\uff4c\uff4f\uff43\uff41\uff4c\uff48\uff4f\uff53\uff54",  # full-width localhost
+]
+
+
+@pytest.mark.parametrize("host", LOOK_ALIKE_HOSTS)
+async def test_check_url__look_alike_characters_in_the_host_are_refused(host: str) -> None:
+    # 127.0.0.1 is allowed, so only the spelling can be what refuses these.
+    guard = UrlGuard(parse_networks("127.0.0.1/32, 10.0.0.0/8"), lookup=FakeLookup(NAMES))
+    with pytest.raises(UrlRefused, match="plain ASCII") as refused:
+        await guard.check(f"http://{host}:8080/hook")
+    assert repr(host) in str(refused.value)
+
+
+@pytest.mark.parametrize("host", LOOK_ALIKE_HOSTS[:-2])
+def test_look_alike_hosts__are_private_address_literals_to_aiohttp(host: str) -> None:
+    # Why the spelling matters: aiohttp connects to a literal without asking any resolver.
+    raw = URL(f"http://{host}/hook").raw_host  # what aiohttp's ClientSession connects to
+    assert raw is not None
+    assert refusal_reason(ipaddress.ip_address(raw)) is not None
+
+
+async def test_check_url__international_names_are_judged_by_their_ascii_form() -> None:
+    lookup = FakeLookup({"xn--exmple-cua.com": [PUBLIC_V4], "xn--exmple-cua.net": ["10.0.0.1"]})
+    guard = UrlGuard(lookup=lookup)
+    target = await guard.check("https://EXÄMPLE.com/hook")
+    assert target.host == "xn--exmple-cua.com"
+    assert str(target.url) == "https://xn--exmple-cua.com/hook"
+    with pytest.raises(UrlRefused, match="private"):
+        await guard.check("https://exämple.net/hook")
+    assert lookup.calls == ["xn--exmple-cua.com", "xn--exmple-cua.net"]
+
+
+@pytest.mark.parametrize(
+    "url", ["http://%31%32%37.0.0.1/", "http://a..b/", "http://exa%00mple.com/"]
+)
+def test_check_url__hosts_that_are_not_names_as_sent_are_refused(url: str) -> None:
+    with pytest.raises(UrlRefused, match="not a valid domain name"):
+        UrlGuard().check_url(url)
 
 
 def test_refusal_reason__public_addresses_pass_and_embedded_ones_are_unwrapped() -> None:
