@@ -19,6 +19,7 @@ import contextlib
 import contextvars
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,6 +33,8 @@ from service.page_store import LiveSession, SessionStore, SignInThrottle, User, 
 from service.settings import Settings
 from service.stores import Principal, TokenStore
 
+#: A sign-in name: what create-user accepts and the users API looks up.
+USER_NAME: Final = re.compile(r"^[a-z0-9][a-z0-9._@-]{0,63}$")
 MIN_PASSWORD_CHARS: Final = 10
 MAX_PASSWORD_CHARS: Final = 1024
 #: Failures that cost nothing extra before a name, or an address, is made to wait. An
@@ -176,7 +179,7 @@ class Authenticator:
         await self.sessions.end(hash_secret(secret))
 
     async def create_user(
-        self, name: str, password: str, role: str, sites: list[str] | None
+        self, name: str, password: str, role: str, sites: list[str] | None, *, actor: str = "cli"
     ) -> bool:
         """Create or reset a user (see ``UserStore.put``). True when created."""
         async with self._hashing:
@@ -186,6 +189,7 @@ class Authenticator:
             password_hash,
             "admin" if role == "admin" else "moderator",
             sites,
+            actor=actor,
         )
 
 

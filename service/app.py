@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service import api, keys, openapi, pages, review_api, sessions, webhook_api
+from service import api, keys, openapi, pages, review_api, sessions, staff_api, webhook_api
 from service.accounts import Authenticator, SessionAwareTokens
 from service.db import create_engine
 from service.metrics import Metrics
@@ -22,6 +22,7 @@ from service.problems import Handler, problem_middleware
 from service.ratelimit import SlidingWindow
 from service.settings import Settings
 from service.ssrf import UrlGuard, parse_networks
+from service.staff_store import StaffStore
 from service.stores import CommentStore, HealthStore, JobStore, SiteStore
 from service.webhook_store import WebhookStore
 
@@ -81,6 +82,7 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> web.
         app[keys.HEALTH] = HealthStore(db)
         app[keys.JOBS] = JobStore(db)
         app[keys.WEBHOOKS] = WebhookStore(db)
+        app[keys.STAFF] = StaffStore(db)
         yield
         if owned:
             await db.dispose()
@@ -89,6 +91,7 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> web.
     app.add_routes(api.routes)
     app.add_routes(webhook_api.routes)
     app.add_routes(review_api.routes)
+    app.add_routes(staff_api.routes)
     app.add_routes(pages.routes)
     app.router.add_get("/v1/openapi.json", openapi.handler)
     return app

@@ -1,5 +1,5 @@
-"""The ``replyguard`` command: serve, web, worker, create-token, create-user, and the model
-commands."""
+"""The ``replyguard`` command: serve, web, worker, create-token, create-user, the staff
+commands (``service.cli_staff``), and the model commands."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from service import logs
@@ -28,6 +29,28 @@ def _database(settings: Settings) -> Settings:
     from service.db import embedded_database
 
     return settings.with_database(embedded_database(settings.data_dir))
+
+
+def existing_database(settings: Settings) -> Settings | None:
+    """The settings with a database URL, for a command that must reach the database
+    ``serve`` uses and never make one: DATABASE_URL, or the embedded PostgreSQL already in
+    REPLYGUARD_DATA_DIR. None, after saying where it looked and how to point it, when
+    there is neither (a token made in a second, empty database would be refused)."""
+    if settings.database_url is not None:
+        return settings
+    pgdata = (settings.data_dir / "postgres").resolve()
+    if (pgdata / "PG_VERSION").is_file():
+        return _database(settings)
+    print(
+        f"error: no replyguard database found. With DATABASE_URL unset, this command uses the "
+        f"embedded PostgreSQL that 'replyguard serve' keeps in REPLYGUARD_DATA_DIR/postgres, "
+        f"and there is none in {pgdata} (REPLYGUARD_DATA_DIR={settings.data_dir}, "
+        f"from {Path.cwd()}). Run this command from the folder where 'replyguard serve' runs, "
+        f"or set REPLYGUARD_DATA_DIR to serve's data folder, or DATABASE_URL to the "
+        f"PostgreSQL it uses. Nothing was created.",
+        file=sys.stderr,
+    )
+    return None
 
 
 async def _prepare(settings: Settings) -> None:
@@ -260,15 +283,19 @@ async def _announce(settings: Settings) -> None:
 # --- tokens -------------------------------------------------------------------------------
 
 
-async def _create_token(settings: Settings, role: str, sites: list[str], label: str) -> str:
+async def _create_token(settings: Settings, role: str, sites: list[str], label: str) -> str | None:
+    """The new token, or None (after saying why) when a site it names does not exist."""
+    from service.cli_staff import cli_actor, sites_exist
     from service.db import apply_schema, create_engine
     from service.stores import TokenStore
 
     engine = create_engine(settings, pool_size=1)
     try:
         await apply_schema(engine)
+        if not await sites_exist(engine, sites):
+            return None
         return await TokenStore(engine).create(
-            "admin" if role == "admin" else "moderator", sites or None, label
+            "admin" if role == "admin" else "moderator", sites or None, label, actor=cli_actor()
         )
     finally:
         await engine.dispose()
@@ -293,9 +320,15 @@ def cmd_create_token(args: argparse.Namespace) -> int:
     sites: list[str] = args.site or []
     if not sites_for_role(args.role, sites, "token "):
         return 2
-    token = asyncio.run(_create_token(_database(settings), args.role, sites, args.label))
+    database = existing_database(settings)
+    if database is None:
+        return 2
+    token = asyncio.run(_create_token(database, args.role, sites, args.label))
+    if token is None:
+        return 2
     scope = "every site" if not sites else ", ".join(sites)
-    print(f"Created a {args.role} token for {scope}. It is shown once; only its hash is stored:")
+    kind = "an admin" if args.role == "admin" else "a moderator"
+    print(f"Created {kind} token for {scope}. It is shown once; only its hash is stored:")
     print(token)
     return 0
 
@@ -333,9 +366,10 @@ def cmd_export_author(args: argparse.Namespace) -> int:
 
     settings: Settings = args.settings
     who = _author_filter(args)
-    if who is None:
+    database = existing_database(settings) if who is not None else None
+    if who is None or database is None:
         return 2
-    found = asyncio.run(_with_authors(_database(settings), "export", who))
+    found = asyncio.run(_with_authors(database, "export", who))
     out = [
         {
             "author_id": key.hex() if key else None,
@@ -359,9 +393,10 @@ def cmd_erase_author(args: argparse.Namespace) -> int:
     """Erase an author's comments (words and personal fields); the audit trail records it."""
     settings: Settings = args.settings
     who = _author_filter(args)
-    if who is None:
+    database = existing_database(settings) if who is not None else None
+    if who is None or database is None:
         return 2
-    count = asyncio.run(_with_authors(_database(settings), "erase", who))
+    count = asyncio.run(_with_authors(database, "erase", who))
     print(f"erased {count} comments")
     return 0
 
@@ -376,12 +411,22 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 # --- entry point --------------------------------------------------------------------------
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("replyguard")
+    except PackageNotFoundError:
+        return "(version unknown: not installed as a package)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="replyguard",
         description="Comment moderation for news sites. Configuration comes from the "
         "environment (DATABASE_URL, REPLYGUARD_*): see the README.",
     )
+    parser.add_argument("--version", action="version", version=f"replyguard {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     for name, func, text in (
@@ -420,10 +465,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     from service.cli_model import add_model_commands
+    from service.cli_staff import add_staff_commands
     from service.cli_users import add_user_commands
 
     add_model_commands(sub)
     add_user_commands(sub)
+    add_staff_commands(sub)
     return parser
 
 

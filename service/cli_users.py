@@ -10,15 +10,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
-import re
 import sys
-from typing import Final
 
 from service.settings import Settings
 
 __all__ = ["add_user_commands"]
-
-USER_NAME: Final = re.compile(r"^[a-z0-9][a-z0-9._@-]{0,63}$")
 
 
 def add_user_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -53,19 +49,23 @@ async def _create_user(
     settings: Settings, name: str, password: str, role: str, sites: list[str] | None
 ) -> bool:
     from service.accounts import Authenticator
+    from service.cli_staff import cli_actor
     from service.db import apply_schema, create_engine
 
     engine = create_engine(settings, pool_size=1)
     try:
         await apply_schema(engine)
-        return await Authenticator(engine, settings).create_user(name, password, role, sites)
+        return await Authenticator(engine, settings).create_user(
+            name, password, role, sites, actor=cli_actor()
+        )
     finally:
         await engine.dispose()
 
 
 def cmd_create_user(args: argparse.Namespace) -> int:
-    from service.accounts import normalise_name, password_problem
-    from service.cli import _database, sites_for_role
+    from service.accounts import USER_NAME, normalise_name, password_problem
+    from service.cli import existing_database, sites_for_role
+    from service.cli_staff import check_sites
 
     name = normalise_name(args.name)
     if not USER_NAME.match(name):
@@ -74,6 +74,10 @@ def cmd_create_user(args: argparse.Namespace) -> int:
     sites: list[str] = args.site or []
     if not sites_for_role(args.role, sites, ""):
         return 2
+    # Find the database and the sites before asking for a password that would be wasted.
+    database = existing_database(args.settings)
+    if database is None or not check_sites(database, sites):
+        return 2
     password = _read_password(args.password_stdin)
     if password is None:
         return 2
@@ -81,9 +85,7 @@ def cmd_create_user(args: argparse.Namespace) -> int:
     if problem is not None:
         print(f"error: the password {problem}", file=sys.stderr)
         return 2
-    created = asyncio.run(
-        _create_user(_database(args.settings), name, password, args.role, sites or None)
-    )
+    created = asyncio.run(_create_user(database, name, password, args.role, sites or None))
     scope = "every site" if not sites else ", ".join(sites)
     if created:
         print(f"Created {args.role} {name} for {scope}. They sign in at /moderate.")

@@ -11,6 +11,7 @@ from service.page_store import ReviewStore
 from service.ratelimit import SlidingWindow
 from service.settings import Settings
 from service.ssrf import IPNetwork, UrlGuard
+from service.staff_store import StaffStore
 from service.stores import CommentStore, HealthStore, JobStore, Site, SiteStore, TokenStore
 from service.webhook_store import WebhookStore
 
@@ -35,3 +36,5 @@ WEBHOOK_GUARD = web.AppKey("webhook_guard", UrlGuard)
 AUTH = web.AppKey("auth", Authenticator)
 #: Claims, live changes and counts for the moderator's page (service.page_store).
 REVIEW = web.AppKey("review", ReviewStore)
+#: Tokens, users and the staff audit, for admins (service.staff_store).
+STAFF = web.AppKey("staff", StaffStore)

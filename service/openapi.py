@@ -675,6 +675,136 @@ _PAGE_PATHS: Final[dict[str, Any]] = {
 }
 
 
+# --- staff access (service.staff_api) -----------------------------------------------------
+
+_SITES_OR_ALL: Final = {
+    "type": ["array", "null"],
+    "items": {"type": "string"},
+    "description": "null: every site",
+}
+_WHEN: Final = {"type": "string", "format": "date-time"}
+_WHEN_OR_NULL: Final = {"type": ["string", "null"], "format": "date-time"}
+_TOKEN_PARAM: Final = {
+    "name": "token",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "integer", "minimum": 0, "maximum": 10**18 - 1},
+    "description": "The token's id (from GET /v1/tokens), never its secret",
+}
+_USER_PARAM: Final = {
+    "name": "user",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^[a-z0-9][a-z0-9._@-]{0,63}$"},
+}
+_STAFF_SCHEMAS: Final[dict[str, Any]] = {
+    "Token": {
+        "type": "object",
+        "description": "An API token, without its secret.",
+        "properties": {
+            "id": {"type": "integer"},
+            "role": {"enum": ["moderator", "admin"]},
+            "sites": _SITES_OR_ALL,
+            "label": {"type": "string"},
+            "created_at": _WHEN,
+            "last_used_at": {**_WHEN_OR_NULL, "description": "to within a minute"},
+            "revoked_at": _WHEN_OR_NULL,
+            "changed": {"type": "boolean", "description": "on a revocation: false if it was"},
+        },
+    },
+    "User": {
+        "type": "object",
+        "description": "Someone who signs in to the moderator's page.",
+        "properties": {
+            "name": {"type": "string"},
+            "role": {"enum": ["moderator", "admin"]},
+            "sites": _SITES_OR_ALL,
+            "created_at": _WHEN,
+            "updated_at": _WHEN,
+            "last_seen_at": _WHEN_OR_NULL,
+            "disabled_at": _WHEN_OR_NULL,
+            "changed": {"type": "boolean", "description": "on a change: false if it was"},
+        },
+    },
+    "StaffChange": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "integer"},
+            "action": {
+                "enum": [
+                    "token.created",
+                    "token.revoked",
+                    "user.created",
+                    "user.updated",
+                    "user.disabled",
+                    "user.enabled",
+                ]
+            },
+            "target": {"type": "string", "description": "token:<id> or user:<name>"},
+            "sites": _SITES_OR_ALL,
+            "actor": {"type": "string"},
+            "at": _WHEN,
+        },
+    },
+}
+_SCOPED: Final = " An admin of some sites sees only tokens and users whose every site is theirs."
+_STAFF_PATHS: Final[dict[str, Any]] = {
+    "/v1/tokens": {
+        "get": {
+            "summary": "API tokens, revoked ones too, never their secrets (admin)." + _SCOPED,
+            "security": _SESSION_OR_BEARER,
+            "responses": {"200": _json(_page(_ref("Token"))), **_errors(401, 403)},
+        },
+    },
+    "/v1/tokens/{token}/revoke": {
+        "parameters": [_TOKEN_PARAM],
+        "post": {
+            "summary": "Revoke a token: every request with it is refused from now on. "
+            "Audited; revoking it again changes nothing.",
+            "security": _SESSION_OR_BEARER,
+            "responses": {"200": _json(_ref("Token")), **_errors(401, 403, 404)},
+        },
+    },
+    "/v1/users": {
+        "get": {
+            "summary": "The people who sign in to the moderator's page (admin)." + _SCOPED,
+            "security": _SESSION_OR_BEARER,
+            "responses": {"200": _json(_page(_ref("User"))), **_errors(401, 403)},
+        },
+    },
+    "/v1/users/{user}/disable": {
+        "parameters": [_USER_PARAM],
+        "post": {
+            "summary": "Disable a user: they cannot sign in, and their sessions end now. Audited.",
+            "security": _SESSION_OR_BEARER,
+            "responses": {"200": _json(_ref("User")), **_errors(401, 403, 404)},
+        },
+    },
+    "/v1/users/{user}/enable": {
+        "parameters": [_USER_PARAM],
+        "post": {
+            "summary": "Let a disabled user sign in again. Audited.",
+            "security": _SESSION_OR_BEARER,
+            "responses": {"200": _json(_ref("User")), **_errors(401, 403, 404)},
+        },
+    },
+    "/v1/staff-audit": {
+        "get": {
+            "summary": "The latest changes to tokens and users, newest first (admin)." + _SCOPED,
+            "security": _SESSION_OR_BEARER,
+            "parameters": [
+                {
+                    "name": "limit",
+                    "in": "query",
+                    "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
+                }
+            ],
+            "responses": {"200": _json(_page(_ref("StaffChange"))), **_errors(401, 403, 422)},
+        },
+    },
+}
+
+
 PATHS: Final[dict[str, Any]] = {
     "/v1/sites/{site}/articles/{article}/comments": {
         "parameters": [_SITE_PARAM, _ARTICLE_PARAM],
@@ -840,6 +970,7 @@ PATHS: Final[dict[str, Any]] = {
     },
     **_WEBHOOK_PATHS,
     **_PAGE_PATHS,
+    **_STAFF_PATHS,
 }
 
 
@@ -877,7 +1008,7 @@ SPEC: Final[dict[str, Any]] = {
     },
     "paths": _empty_query_values_allowed(PATHS),
     "components": {
-        "schemas": {**SCHEMAS, **_WEBHOOK_SCHEMAS},
+        "schemas": {**SCHEMAS, **_WEBHOOK_SCHEMAS, **_STAFF_SCHEMAS},
         "responses": {
             "Problem": {
                 "description": "An error, with the fields that were wrong",

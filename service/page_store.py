@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from moderation.domain import ActorKind, Comment, CommentId, ModelInfo, Status
 from moderation.errors import FieldError
 from service import page_queries as pq
+from service import staff_queries as sq
 from service.errors import InvalidInput, NotFound
 from service.stores import (
     Principal,
@@ -143,13 +144,21 @@ class UserStore:
         self._engine = engine
 
     async def put(
-        self, name: str, password_hash: str, role: Role, sites: Sequence[str] | None
+        self,
+        name: str,
+        password_hash: str,
+        role: Role,
+        sites: Sequence[str] | None,
+        *,
+        actor: str = "cli",
     ) -> bool:
         """Create a user, or replace an existing one's password, role and sites (and end
-        its sessions, so a reset password locks out whoever had the old one). True when
+        its sessions, so a reset password locks out whoever had the old one; a disabled
+        user is enabled again). The staff audit records ``actor`` did it. True when
         created."""
         if role == "moderator" and not sites:
             raise InvalidInput([FieldError("sites", "a moderator needs at least one site")])
+        stored_sites = None if role == "admin" and not sites else list(sites or [])
         async with self._engine.begin() as conn:
             row = (
                 await conn.execute(
@@ -158,12 +167,21 @@ class UserStore:
                         "name": name,
                         "password_hash": password_hash,
                         "role": role,
-                        "sites": None if role == "admin" and not sites else list(sites or []),
+                        "sites": stored_sites,
                     },
                 )
             ).one()
             if not row.created:
                 await conn.execute(pq.DELETE_USER_SESSIONS, {"user_id": row.id})
+            await conn.execute(
+                sq.INSERT_STAFF_AUDIT,
+                {
+                    "action": "user.created" if row.created else "user.updated",
+                    "target": f"user:{name}",
+                    "sites": stored_sites,
+                    "actor": actor,
+                },
+            )
         return bool(row.created)
 
     async def credentials(self, name: str) -> Credentials | None:

@@ -443,10 +443,21 @@ INSERT_TOKEN: Final[TextClause] = text(
     """
 )
 
+# Read at every request, never cached, so a revoked token is refused at once. The same
+# round trip marks the token used, at most once a minute, so a busy token costs no write
+# per request.
 FIND_TOKEN: Final[TextClause] = text(
     """
-    SELECT id, role, sites, label FROM api_tokens
-    WHERE token_hash = :token_hash AND revoked_at IS NULL
+    WITH found AS (
+        SELECT id, role, sites, label FROM api_tokens
+        WHERE token_hash = :token_hash AND revoked_at IS NULL
+    ),
+    touched AS (
+        UPDATE api_tokens SET last_used_at = now()
+        WHERE id = (SELECT id FROM found)
+          AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')
+    )
+    SELECT id, role, sites, label FROM found
     """
 )
 

@@ -33,6 +33,7 @@ from moderation.domain import (
 from moderation.errors import FieldError
 from moderation.policy import Decision, Policy, max_score
 from service import queries as q
+from service import staff_queries as sq
 from service.db import sqlstate
 from service.errors import Conflict, InvalidInput, NotFound
 
@@ -919,25 +920,41 @@ class TokenStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    async def create(self, role: Role, sites: Sequence[str] | None, label: str = "") -> str:
-        """Make a token and return it: the only time it is ever seen. Only its hash is kept."""
+    async def create(
+        self, role: Role, sites: Sequence[str] | None, label: str = "", *, actor: str = "cli"
+    ) -> str:
+        """Make a token and return it: the only time it is ever seen. Only its hash is kept;
+        the staff audit records ``actor`` made it."""
         if role == "moderator" and not sites:
             raise InvalidInput([FieldError("sites", "a moderator token needs at least one site")])
         token = "rg_" + secrets.token_urlsafe(32)
+        stored_sites = None if role == "admin" and not sites else list(sites or [])
         async with self._engine.begin() as conn:
+            token_id = (
+                await conn.execute(
+                    q.INSERT_TOKEN,
+                    {
+                        "token_hash": hash_token(token),
+                        "role": role,
+                        "sites": stored_sites,
+                        "label": label,
+                    },
+                )
+            ).scalar_one()
             await conn.execute(
-                q.INSERT_TOKEN,
+                sq.INSERT_STAFF_AUDIT,
                 {
-                    "token_hash": hash_token(token),
-                    "role": role,
-                    "sites": None if role == "admin" and not sites else list(sites or []),
-                    "label": label,
+                    "action": "token.created",
+                    "target": f"token:{token_id}",
+                    "sites": stored_sites,
+                    "actor": actor,
                 },
             )
         return token
 
     async def principal(self, token: str) -> Principal | None:
-        async with self._engine.connect() as conn:
+        """The token's standing, or None when it is unknown or revoked (checked each time)."""
+        async with self._engine.begin() as conn:
             row = (await conn.execute(q.FIND_TOKEN, {"token_hash": hash_token(token)})).first()
         if row is None:
             return None

@@ -59,6 +59,14 @@ MATRIX: list[tuple[str, str, Any, tuple[int, ...]]] = [
     ("DELETE", f"/v1/webhooks/{NO_SUCH}", None, (401, 401, 403, 403, 404)),
     ("GET", f"/v1/webhooks/{NO_SUCH}/deliveries", None, (401, 401, 403, 403, 404)),
     ("POST", f"/v1/webhooks/{NO_SUCH}/test", None, (401, 401, 403, 403, 404)),
+    # Tokens, users and their audit are for admins alone (no token 999999 nor user nobody
+    # exists, so an admin gets 404 there; test_staff.py covers admins of some sites).
+    ("GET", "/v1/tokens", None, (401, 401, 403, 403, 200)),
+    ("POST", "/v1/tokens/999999/revoke", None, (401, 401, 403, 403, 404)),
+    ("GET", "/v1/users", None, (401, 401, 403, 403, 200)),
+    ("POST", "/v1/users/nobody/disable", None, (401, 401, 403, 403, 404)),
+    ("POST", "/v1/users/nobody/enable", None, (401, 401, 403, 403, 404)),
+    ("GET", "/v1/staff-audit", None, (401, 401, 403, 403, 200)),
 ]
 
 

@@ -579,6 +579,7 @@ async def test_demo__shows_how_to_create_its_site_when_missing(app_client: Clien
 def test_create_user_cli__reads_the_password_from_stdin(psettings: Settings) -> None:
     assert psettings.database_url is not None
     env = {**os.environ, "DATABASE_URL": psettings.database_url, "PYTHONPATH": str(REPO)}
+    asyncio.run(_sql(psettings, "INSERT INTO sites (id, name) VALUES ('daily', 'The Daily')"))
     run = [sys.executable, "-m", "service", "create-user"]
     short = subprocess.run(
         [*run, "ann", "--role", "moderator", "--site", "daily"],

@@ -161,6 +161,11 @@ def test_serve__fresh_folder_to_moderated_thread(served: tuple[str, dict[str, st
     _, thread = _call(base, "GET", path)
     assert [c["id"] for c in thread["items"]] == [benign["id"], abusive["id"]]
 
+    # The moderator leaves: revoke-token, run beside the live server, takes effect at once.
+    token_id = _cli(env, cwd, "list-tokens").splitlines()[-1].split()[0]
+    assert "Revoked token" in _cli(env, cwd, "revoke-token", token_id)
+    assert _call(base, "GET", "/v1/queue?site=daily", token=moderator)[0] == 401
+
 
 @pytest.mark.slow
 def test_serve__a_model_that_cannot_load_stops_serve_with_a_clear_error(tmp_path: Path) -> None:
