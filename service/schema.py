@@ -19,6 +19,7 @@ is recognised by the checksum and recorded at version 1 without running any DDL.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import re
@@ -153,8 +154,10 @@ async def _patiently(database_url: str, work: Callable[[Any], Awaitable[T]], pat
             try:
                 return await work(conn)
             finally:
-                # Also releases the advisory lock, however the work ended.
-                await conn.close(timeout=5)
+                # Also releases the advisory lock, however the work ended; a connection
+                # that already failed has nothing left to release.
+                with contextlib.suppress(Exception):
+                    await conn.close(timeout=5)
         except Exception as error:
             retry = is_unavailable(error) or sqlstate(error) == "40P01"  # deadlock_detected
             remaining = deadline - time.monotonic()

@@ -18,6 +18,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+from aiohttp.test_utils import TestClient
 
 from service.errors import SchemaTooNewError
 from service.schema import MIGRATIONS_DIR, SCHEMA_PATH, Migration, load_migrations, migrate, plan
@@ -426,3 +427,11 @@ async def test_commands__refuse_a_database_a_newer_release_migrated(
     assert done.returncode == 78, done.stderr
     assert "version 999" in done.stderr and load_migrations()[-1].label in done.stderr
     assert "newer release" in done.stderr
+
+
+async def test_readyz__reports_the_newest_applied_migration(
+    client: TestClient[Any, Any], database_url: str
+) -> None:
+    await _sql(database_url, "INSERT INTO schema_migrations (version, name) VALUES (2, 'next')")
+    body = await (await client.get("/readyz")).json()
+    assert body["checks"]["schema"] == "version 2"
