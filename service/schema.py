@@ -9,7 +9,8 @@ benchmarks load it directly; its ``schema_migrations`` rows say which migrations
 
 Adding a change: a file with the next number in ``service/migrations``, the same change in
 ``schema.sql``, and its row in the snapshot's ``schema_migrations`` insert. A migration that
-has been released is never edited: a later one corrects it.
+has been released is never edited: a later one corrects it. A file runs in one transaction,
+so it cannot use statements that refuse one (``CREATE INDEX CONCURRENTLY``).
 
 The release before migrations re-ran ``schema.sql`` at every start and kept its checksum in
 ``replyguard_schema``. ``0001_initial.sql`` is that file byte for byte, so a database it made
