@@ -1,16 +1,34 @@
--- replyguard's whole schema: the one DDL source.
+-- replyguard's whole current schema: a snapshot of what service/migrations/ add up to.
 --
--- The service applies this file at start, under an advisory lock, so every statement must be
--- idempotent (IF NOT EXISTS, CREATE OR REPLACE). Every process boundary in replyguard goes
+-- Databases in service get here through the numbered migrations (service/migrations/
+-- NNNN_what.sql, run by `replyguard migrate` and at every start; see service/schema.py).
+-- Tests and benchmarks load this file directly. A change goes in both places: a new
+-- migration, and here (with its row in schema_migrations below); a test checks that the
+-- migrations and this file give the same schema. Every process boundary in replyguard goes
 -- through these tables: there is no other broker.
 
+-- The migrations this snapshot holds: a database loaded from it is at the last one.
+-- checksum is null here because no migration file ran (service.migration_queries).
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version     integer PRIMARY KEY CHECK (version > 0),
+    name        text NOT NULL,
+    checksum    text,
+    applied_at  timestamptz NOT NULL DEFAULT now()
+);
+INSERT INTO schema_migrations (version, name) VALUES
+    (1, 'initial'),
+    (2, 'webhook_retention'),
+    (3, 'staff_audit')
+ON CONFLICT (version) DO NOTHING;
+
+-- The release before migrations kept its schema's version and checksum here; a database
+-- with this table and no schema_migrations is one it made (service.schema recognises it).
+-- Kept so that release's processes still start against an upgraded database.
 CREATE TABLE IF NOT EXISTS replyguard_schema (
     singleton   boolean PRIMARY KEY DEFAULT true CHECK (singleton),
     version     integer NOT NULL,
     applied_at  timestamptz NOT NULL DEFAULT now()
 );
--- SHA-256 of the schema.sql last applied: a process that finds its own file's checksum
--- here skips the DDL (and the locks it takes) at start.
 ALTER TABLE replyguard_schema ADD COLUMN IF NOT EXISTS checksum text;
 
 -- A site publishing articles. Its policy is JSON in the shape moderation.policy reads;

@@ -1,5 +1,5 @@
-"""The ``replyguard`` command: serve, web, worker, create-token, create-user, the staff
-commands (``service.cli_staff``), and the model commands."""
+"""The ``replyguard`` command: serve, web, worker, create-token, create-user, migrate,
+the staff commands (``service.cli_staff``), and the model commands."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from service import logs
+from service.errors import SchemaTooNewError
 from service.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("replyguard")
@@ -54,14 +55,12 @@ def existing_database(settings: Settings) -> Settings | None:
 
 
 async def _prepare(settings: Settings) -> None:
-    """Apply the schema (idempotent, safe from several processes at once)."""
-    from service.db import apply_schema, create_engine
+    """Apply pending migrations (safe from several processes at once); refuse a database
+    a newer release has migrated (``SchemaTooNewError``, which ``main`` reports)."""
+    from service.schema import migrate
 
-    engine = create_engine(settings, pool_size=1)
-    try:
-        await apply_schema(engine)
-    finally:
-        await engine.dispose()
+    assert settings.database_url is not None
+    await migrate(settings.database_url)
 
 
 # --- web ----------------------------------------------------------------------------------
@@ -96,7 +95,7 @@ def cmd_web(args: argparse.Namespace) -> int:
 
 async def _run_worker(settings: Settings) -> None:
     from moderation.detox import load_scorer
-    from service.db import apply_schema, create_engine
+    from service.db import create_engine
     from service.waiting import stop_on_signals
     from service.worker import ScoringWorker
 
@@ -104,7 +103,7 @@ async def _run_worker(settings: Settings) -> None:
     engine = create_engine(settings, pool_size=3)
     deliverer: asyncio.Task[None] | None = None
     try:
-        await apply_schema(engine)
+        await _prepare(settings)
         # Webhooks go out from every worker, starting before the model is loaded.
         deliverer = asyncio.create_task(_deliver_webhooks(settings, stop), name="webhooks")
         started = time.perf_counter()
@@ -166,15 +165,10 @@ async def _deliver_webhooks(settings: Settings, stop: asyncio.Event) -> None:
 
 
 async def _run_deliverer(settings: Settings) -> None:
-    from service.db import apply_schema, create_engine
     from service.waiting import stop_on_signals
 
     stop = stop_on_signals()
-    engine = create_engine(settings, pool_size=1)
-    try:
-        await apply_schema(engine)
-    finally:
-        await engine.dispose()
+    await _prepare(settings)
     await _deliver_webhooks(settings, stop)
 
 
@@ -286,12 +280,12 @@ async def _announce(settings: Settings) -> None:
 async def _create_token(settings: Settings, role: str, sites: list[str], label: str) -> str | None:
     """The new token, or None (after saying why) when a site it names does not exist."""
     from service.cli_staff import cli_actor, sites_exist
-    from service.db import apply_schema, create_engine
+    from service.db import create_engine
     from service.stores import TokenStore
 
+    await _prepare(settings)
     engine = create_engine(settings, pool_size=1)
     try:
-        await apply_schema(engine)
         if not await sites_exist(engine, sites):
             return None
         return await TokenStore(engine).create(
@@ -401,13 +395,6 @@ def cmd_erase_author(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_migrate(args: argparse.Namespace) -> int:
-    settings: Settings = args.settings
-    asyncio.run(_prepare(_database(settings)))
-    print("schema applied")
-    return 0
-
-
 # --- entry point --------------------------------------------------------------------------
 
 
@@ -460,14 +447,13 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--email", help="the author's email address")
         p.add_argument("--author-id", help="the author id (hex) from export-author")
         p.set_defaults(func=func)
-    sub.add_parser("migrate", help="apply schema.sql to the database").set_defaults(
-        func=cmd_migrate
-    )
 
     from service.cli_model import add_model_commands
+    from service.cli_schema import add_schema_commands
     from service.cli_staff import add_staff_commands
     from service.cli_users import add_user_commands
 
+    add_schema_commands(sub)
     add_model_commands(sub)
     add_user_commands(sub)
     add_staff_commands(sub)
@@ -484,5 +470,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     logs.configure(settings.log_level, settings.log_format, args.command)
     args.settings = settings
-    result: int = args.func(args)
+    try:
+        result: int = args.func(args)
+    except SchemaTooNewError as error:
+        log.error("replyguard %s refuses to run: %s", args.command, error)
+        return EXIT_CONFIG
     return result

@@ -88,11 +88,12 @@ def check_sites(settings: Settings, sites: Sequence[str]) -> bool:
         return True
 
     async def check() -> bool:
-        from service.db import apply_schema, create_engine
+        from service.cli import _prepare
+        from service.db import create_engine
 
+        await _prepare(settings)
         engine = create_engine(settings, pool_size=1)
         try:
-            await apply_schema(engine)
             return await sites_exist(engine, sites)
         finally:
             await engine.dispose()
@@ -111,12 +112,13 @@ def _run(args: argparse.Namespace, work: Callable[[StaffStore], Awaitable[T]]) -
 
 
 async def _with_store(settings: Settings, work: Callable[[StaffStore], Awaitable[T]]) -> T:
-    from service.db import apply_schema, create_engine
+    from service.cli import _prepare
+    from service.db import create_engine
     from service.staff_store import StaffStore
 
+    await _prepare(settings)
     engine = create_engine(settings, pool_size=1)
     try:
-        await apply_schema(engine)
         return await work(StaffStore(engine))
     finally:
         await engine.dispose()

@@ -49,12 +49,13 @@ async def _create_user(
     settings: Settings, name: str, password: str, role: str, sites: list[str] | None
 ) -> bool:
     from service.accounts import Authenticator
+    from service.cli import _prepare
     from service.cli_staff import cli_actor
-    from service.db import apply_schema, create_engine
+    from service.db import create_engine
 
+    await _prepare(settings)
     engine = create_engine(settings, pool_size=1)
     try:
-        await apply_schema(engine)
         return await Authenticator(engine, settings).create_user(
             name, password, role, sites, actor=cli_actor()
         )

@@ -1,16 +1,17 @@
-"""Connections to PostgreSQL: the engine, the schema, the embedded server, and outage detection."""
+"""Connections to PostgreSQL: the engine, the embedded server, and outage detection.
+
+The schema and its migrations are ``service.schema``'s.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import os
 import tempfile
-import time
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -21,11 +22,6 @@ from service.settings import Settings
 from service.waiting import wait_any
 
 log = logging.getLogger(__name__)
-
-SCHEMA_PATH: Final = Path(__file__).resolve().parent.parent / "schema.sql"
-SCHEMA_VERSION: Final = 1
-#: Any constant will do; it serialises concurrent schema application across processes.
-_SCHEMA_LOCK_KEY: Final = 0x7265706C79  # "reply"
 
 
 def plain_url(url: str) -> str:
@@ -62,61 +58,6 @@ def create_engine(settings: Settings, *, pool_size: int | None = None) -> AsyncE
             },
         },
     )
-
-
-async def apply_schema(engine: AsyncEngine, *, patience: float = 60.0) -> None:
-    """Bring the database to this ``schema.sql``; safe from many processes at once.
-
-    A database already at this file's checksum is left alone, so routine restarts take no
-    DDL locks (which would otherwise contend with live work). While the database is
-    unreachable or starting, or the DDL loses a deadlock, it retries for ``patience``
-    seconds before giving up.
-    """
-    script = SCHEMA_PATH.read_text(encoding="utf-8")
-    checksum = hashlib.sha256(script.encode("utf-8")).hexdigest()
-    deadline = time.monotonic() + patience
-    pause = 0.5
-    while True:
-        try:
-            if await _apply_if_changed(engine, script, checksum):
-                log.info("schema applied (version %d, %s)", SCHEMA_VERSION, checksum[:12])
-            return
-        except Exception as error:
-            retry = is_unavailable(error) or sqlstate(error) == "40P01"  # deadlock_detected
-            remaining = deadline - time.monotonic()
-            if not retry or remaining <= 0:
-                raise
-            wait = min(pause, remaining)
-            log.warning("cannot apply the schema yet (%s); retrying in %.1fs", error, wait)
-            await asyncio.sleep(wait)
-            pause = min(pause * 2, 5.0)
-
-
-async def _apply_if_changed(engine: AsyncEngine, script: str, checksum: str) -> bool:
-    async with engine.begin() as conn:
-        raw = await conn.get_raw_connection()
-        driver: Any = raw.driver_connection
-        if await _current_checksum(driver) == checksum:
-            return False
-        await driver.execute("SELECT pg_advisory_xact_lock($1)", _SCHEMA_LOCK_KEY)
-        if await _current_checksum(driver) == checksum:  # applied while we waited
-            return False
-        # A multi-statement script must go through the simple query protocol.
-        await driver.execute(script)
-        await driver.execute("UPDATE replyguard_schema SET checksum = $1", checksum)
-    return True
-
-
-async def _current_checksum(driver: Any) -> str | None:
-    has_column = await driver.fetchval(
-        "SELECT EXISTS (SELECT 1 FROM information_schema.columns"
-        " WHERE table_schema = current_schema() AND table_name = 'replyguard_schema'"
-        " AND column_name = 'checksum')"
-    )
-    if not has_column:
-        return None
-    value = await driver.fetchval("SELECT checksum FROM replyguard_schema")
-    return None if value is None else str(value)
 
 
 def sqlstate(error: BaseException) -> str | None:

@@ -13,6 +13,8 @@
     ├── ModelUnavailableError            the configured model is not on this machine
     ├── PrecisionUnavailableError        the precision asked for is not offered here
     │                                    (both in moderation.detox; a worker exits with 78)
+    ├── SchemaTooNewError                a newer release migrated the database; every
+    │                                    command refuses to run and exits with 78
     ├── UnsupportedMediaType  415
     └── Unavailable           503        the database cannot be reached; retry later
 
@@ -35,6 +37,7 @@ __all__ = [
     "PayloadTooLarge",
     "RateLimited",
     "ReplyguardError",
+    "SchemaTooNewError",
     "Unauthenticated",
     "Unavailable",
     "UnsupportedMediaType",
@@ -83,3 +86,11 @@ class RateLimited(ReplyguardError):
     def __init__(self, detail: str, retry_after: float) -> None:
         super().__init__(detail)
         self.retry_after = retry_after
+
+
+class SchemaTooNewError(ReplyguardError):
+    """The database holds migrations this release does not know: a newer one migrated it.
+
+    Running older code against a newer schema could write what the newer one no longer
+    reads, so every command refuses; the message names both versions and what to do.
+    """

@@ -431,7 +431,8 @@ LIVE_SCORERS: Final[TextClause] = text(
     """
 )
 
-SCHEMA_VERSION: Final[TextClause] = text("SELECT version FROM replyguard_schema")
+# The newest migration applied (service.schema keeps the record).
+SCHEMA_VERSION: Final[TextClause] = text("SELECT max(version) FROM schema_migrations")
 
 # --- tokens -----------------------------------------------------------------------------
 

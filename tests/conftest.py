@@ -20,7 +20,8 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.app import create_app
-from service.db import SCHEMA_PATH, create_engine
+from service.db import create_engine
+from service.schema import SCHEMA_PATH
 from service.settings import Settings, load_settings
 from service.stores import TokenStore
 
@@ -64,6 +65,21 @@ def database_url(template_db: str) -> Iterator[str]:
     asyncio.run(_admin(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"'))
     yield _with_db(ADMIN_URL, name)
     asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def make_database() -> Iterator[Callable[[], Awaitable[str]]]:
+    """A factory of empty databases (no schema at all), each dropped after the test."""
+    made: list[str] = []
+
+    async def make() -> str:
+        made.append(f"rg_e_{uuid.uuid4().hex[:12]}")
+        await _admin(f'CREATE DATABASE "{made[-1]}"')
+        return _with_db(ADMIN_URL, made[-1])
+
+    yield make
+    for name in made:
+        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture

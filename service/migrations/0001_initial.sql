@@ -1,0 +1,384 @@
+-- replyguard's whole schema: the one DDL source.
+--
+-- The service applies this file at start, under an advisory lock, so every statement must be
+-- idempotent (IF NOT EXISTS, CREATE OR REPLACE). Every process boundary in replyguard goes
+-- through these tables: there is no other broker.
+
+CREATE TABLE IF NOT EXISTS replyguard_schema (
+    singleton   boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    version     integer NOT NULL,
+    applied_at  timestamptz NOT NULL DEFAULT now()
+);
+-- SHA-256 of the schema.sql last applied: a process that finds its own file's checksum
+-- here skips the DDL (and the locks it takes) at start.
+ALTER TABLE replyguard_schema ADD COLUMN IF NOT EXISTS checksum text;
+
+-- A site publishing articles. Its policy is JSON in the shape moderation.policy reads;
+-- policy_version grows with each change and is recorded in every decision.
+CREATE TABLE IF NOT EXISTS sites (
+    id               text PRIMARY KEY CHECK (id ~ '^[a-z0-9][a-z0-9_-]{0,62}$'),
+    name             text NOT NULL,
+    allowed_origins  text[] NOT NULL DEFAULT '{}',
+    policy           jsonb NOT NULL DEFAULT '{}',
+    policy_version   integer NOT NULL DEFAULT 1,
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    updated_at       timestamptz NOT NULL DEFAULT now()
+);
+
+-- Articles are created on their first comment. policy_override replaces any fields of the
+-- site's policy until override_until (for ever when null).
+CREATE TABLE IF NOT EXISTS articles (
+    site_id          text NOT NULL REFERENCES sites (id) ON DELETE CASCADE,
+    id               text NOT NULL CHECK (length(id) BETWEEN 1 AND 200),
+    url              text,
+    title            text,
+    policy_override  jsonb,
+    override_version integer NOT NULL DEFAULT 0,
+    override_until   timestamptz,
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (site_id, id)
+);
+
+CREATE TABLE IF NOT EXISTS comments (
+    id                 uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    site_id            text NOT NULL,
+    article_id         text NOT NULL,
+    parent_id          uuid REFERENCES comments (id),
+    body               text NOT NULL,
+    author_name        text NOT NULL,
+    author_email       text,
+    author_token_hash  bytea NOT NULL,
+    -- Who wrote it, for rate limits and repost detection: a hash of the email, or of the
+    -- name and network when no email is given. body_hash spots the same text posted again.
+    author_key         bytea,
+    body_hash          bytea,
+    report_count       integer NOT NULL DEFAULT 0,
+    status             text NOT NULL DEFAULT 'pending'
+                       CHECK (status IN ('pending', 'approved', 'held', 'rejected')),
+    -- The latest model scores and decision, denormalised for the queue and the thread;
+    -- comment_scores and audit_log keep the history.
+    scores             jsonb,
+    max_score          real,
+    explanation        jsonb,
+    status_reason      text,
+    created_at         timestamptz NOT NULL DEFAULT now(),
+    status_changed_at  timestamptz NOT NULL DEFAULT now(),
+    FOREIGN KEY (site_id, article_id) REFERENCES articles (site_id, id)
+);
+
+-- The public thread: approved comments of one article, oldest first.
+CREATE INDEX IF NOT EXISTS comments_thread_idx
+    ON comments (site_id, article_id, created_at, id) WHERE status = 'approved';
+-- The moderators' queue, oldest first and highest score first.
+CREATE INDEX IF NOT EXISTS comments_queue_age_idx
+    ON comments (site_id, status, created_at, id);
+CREATE INDEX IF NOT EXISTS comments_queue_score_idx
+    ON comments (site_id, status, max_score DESC, id);
+CREATE INDEX IF NOT EXISTS comments_parent_idx ON comments (parent_id) WHERE parent_id IS NOT NULL;
+-- The repost check looks up one author's one text: an exact match, however busy the author.
+CREATE INDEX IF NOT EXISTS comments_repost_idx ON comments (site_id, author_key, body_hash, created_at);
+DROP INDEX IF EXISTS comments_author_recent_idx;
+CREATE INDEX IF NOT EXISTS comments_author_email_idx ON comments (lower(author_email));
+-- The oldest unscored comment of each site: the backlog check.
+CREATE INDEX IF NOT EXISTS comments_pending_idx ON comments (site_id, created_at)
+    WHERE status = 'pending';
+
+-- One row per comment to score. A job is claimed by setting locked_by/locked_until; a job
+-- whose lease has run out is claimable again, so a killed worker loses nothing.
+CREATE TABLE IF NOT EXISTS scoring_jobs (
+    comment_id    uuid PRIMARY KEY REFERENCES comments (id) ON DELETE CASCADE,
+    state         text NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'running', 'done', 'failed')),
+    attempts      integer NOT NULL DEFAULT 0,
+    run_after     timestamptz NOT NULL DEFAULT now(),
+    locked_by     text,
+    locked_until  timestamptz,
+    last_error    text,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    finished_at   timestamptz
+);
+CREATE INDEX IF NOT EXISTS scoring_jobs_ready_idx
+    ON scoring_jobs (run_after) WHERE state = 'queued';
+CREATE INDEX IF NOT EXISTS scoring_jobs_lease_idx
+    ON scoring_jobs (locked_until) WHERE state = 'running';
+
+-- Wake idle workers at once; they also poll, in case a notification is lost.
+CREATE OR REPLACE FUNCTION replyguard_notify_job() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('replyguard_jobs', '');
+    RETURN NULL;
+END;
+$$;
+DROP TRIGGER IF EXISTS scoring_jobs_notify ON scoring_jobs;
+CREATE TRIGGER scoring_jobs_notify
+    AFTER INSERT ON scoring_jobs
+    FOR EACH STATEMENT EXECUTE FUNCTION replyguard_notify_job();
+
+-- Every score a model gave. The unique key makes "scored once per model version" a fact
+-- the database enforces, however many times a job runs.
+CREATE TABLE IF NOT EXISTS comment_scores (
+    comment_id     uuid NOT NULL REFERENCES comments (id) ON DELETE CASCADE,
+    model_name     text NOT NULL,
+    model_version  text NOT NULL,
+    scores         jsonb NOT NULL,
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (comment_id, model_name, model_version)
+);
+
+-- Every status change: who (system, model or a moderator), why and when.
+CREATE TABLE IF NOT EXISTS audit_log (
+    id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    comment_id   uuid NOT NULL REFERENCES comments (id) ON DELETE CASCADE,
+    site_id      text NOT NULL,
+    from_status  text,
+    to_status    text NOT NULL,
+    actor_kind   text NOT NULL CHECK (actor_kind IN ('system', 'model', 'moderator')),
+    actor        text NOT NULL,
+    reason       text,
+    explanation  jsonb,
+    created_at   timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS audit_log_comment_idx ON audit_log (comment_id, id);
+
+-- Events for staff systems, written in the transaction that caused them; the webhook
+-- deliverer reads them from here.
+CREATE TABLE IF NOT EXISTS outbox (
+    id          uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    seq         bigint GENERATED ALWAYS AS IDENTITY UNIQUE,
+    event_type  text NOT NULL,
+    site_id     text,
+    comment_id  uuid,
+    payload     jsonb NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
+
+-- Bearer tokens for moderators and admins. Only a SHA-256 of the token is kept.
+-- sites is null for an admin of every site.
+CREATE TABLE IF NOT EXISTS api_tokens (
+    id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    token_hash    bytea NOT NULL UNIQUE,
+    role          text NOT NULL CHECK (role IN ('moderator', 'admin')),
+    sites         text[],
+    label         text NOT NULL DEFAULT '',
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    revoked_at    timestamptz,
+    CHECK (role = 'admin' OR sites IS NOT NULL)
+);
+
+-- Live worker processes, for /readyz ("a scorer loaded") and for operators.
+CREATE TABLE IF NOT EXISTS workers (
+    id             text PRIMARY KEY,
+    hostname       text NOT NULL,
+    pid            integer NOT NULL,
+    model_name     text,
+    model_version  text,
+    started_at     timestamptz NOT NULL DEFAULT now(),
+    heartbeat_at   timestamptz NOT NULL DEFAULT now()
+);
+
+-- Idempotency-Key of comment submissions, per site. The stored answer is replayed for a
+-- retry with the same key and body; rows older than a day are swept by the workers.
+CREATE TABLE IF NOT EXISTS idempotency_keys (
+    site_id       text NOT NULL,
+    key           text NOT NULL,
+    request_hash  bytea NOT NULL,
+    response      jsonb,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (site_id, key)
+);
+CREATE INDEX IF NOT EXISTS idempotency_keys_age_idx ON idempotency_keys (created_at);
+
+-- Readers' reports: one per reader (a hash of the reader's address) per comment.
+CREATE TABLE IF NOT EXISTS comment_reports (
+    comment_id  uuid NOT NULL REFERENCES comments (id) ON DELETE CASCADE,
+    reader_key  bytea NOT NULL,
+    reason      text,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (comment_id, reader_key)
+);
+
+-- A site's scoring backlog past its limit, from when it began to when it cleared; at most
+-- one open episode per site, so queue.backlog fires once per episode.
+CREATE TABLE IF NOT EXISTS backlog_episodes (
+    id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    site_id       text NOT NULL,
+    started_at    timestamptz NOT NULL DEFAULT now(),
+    ended_at      timestamptz,
+    oldest_age    double precision NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS backlog_episodes_open_idx
+    ON backlog_episodes (site_id) WHERE ended_at IS NULL;
+
+INSERT INTO replyguard_schema (version) VALUES (1)
+ON CONFLICT (singleton) DO UPDATE SET version = EXCLUDED.version, applied_at = now()
+WHERE replyguard_schema.version < EXCLUDED.version;
+
+-- --- webhooks ---------------------------------------------------------------------------
+-- Staff endpoints that hear about moderation events. The deliverer (service.webhooks) fans
+-- each outbox row out into one delivery per matching endpoint, in one transaction with the
+-- row's fanned_out_at mark, so a killed process loses nothing and duplicates nothing.
+
+-- An endpoint. The secret signs every delivery (Standard Webhooks) and so is kept as is;
+-- during a rotation the previous one signs too, until previous_secret_until.
+-- site_id null: every site (only an all-sites admin may create one).
+CREATE TABLE IF NOT EXISTS webhook_endpoints (
+    id                     uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    url                    text NOT NULL CHECK (length(url) BETWEEN 1 AND 2000),
+    site_id                text REFERENCES sites (id) ON DELETE CASCADE,
+    events                 text[] NOT NULL CHECK (cardinality(events) > 0),
+    description            text NOT NULL DEFAULT '',
+    secret                 text NOT NULL,
+    previous_secret        text,
+    previous_secret_until  timestamptz,
+    enabled                boolean NOT NULL DEFAULT true,
+    -- Why and when it was disabled, and by whom ('system' for 410 or days of failure).
+    disabled_reason        text,
+    disabled_at            timestamptz,
+    disabled_by            text,
+    -- The first failed attempt since the last success; null while the endpoint is healthy.
+    failing_since          timestamptz,
+    created_by             text NOT NULL DEFAULT '',
+    created_at             timestamptz NOT NULL DEFAULT now(),
+    updated_at             timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS webhook_endpoints_site_idx ON webhook_endpoints (site_id);
+
+-- One event as sent: its id is the webhook-id header (the outbox row's id, so the same on
+-- every retry and redelivery), body the exact bytes that are signed.
+CREATE TABLE IF NOT EXISTS webhook_messages (
+    id          uuid PRIMARY KEY,
+    event_type  text NOT NULL,
+    site_id     text,
+    body        text NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
+
+-- One message to one endpoint. Claimed like a scoring job (locked_by/locked_until); a
+-- delivery whose lease ran out is claimable again. attempts counts finished attempts only,
+-- so a deliverer killed mid-request does not use up the receiver's retries.
+CREATE TABLE IF NOT EXISTS webhook_deliveries (
+    id                bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    endpoint_id       uuid NOT NULL REFERENCES webhook_endpoints (id) ON DELETE CASCADE,
+    message_id        uuid NOT NULL REFERENCES webhook_messages (id) ON DELETE CASCADE,
+    event_type        text NOT NULL,
+    state             text NOT NULL DEFAULT 'pending'
+                      CHECK (state IN ('pending', 'delivering', 'delivered', 'failed', 'dead')),
+    attempts          integer NOT NULL DEFAULT 0,
+    next_attempt_at   timestamptz NOT NULL DEFAULT now(),
+    locked_by         text,
+    locked_until      timestamptz,
+    first_attempt_at  timestamptz,
+    last_attempt_at   timestamptz,
+    last_duration_ms  integer,
+    last_status_code  integer,
+    last_error        text,
+    last_response     text,
+    delivered_at      timestamptz,
+    created_at        timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (endpoint_id, message_id)
+);
+CREATE INDEX IF NOT EXISTS webhook_deliveries_ready_idx
+    ON webhook_deliveries (next_attempt_at) WHERE state = 'pending';
+CREATE INDEX IF NOT EXISTS webhook_deliveries_lease_idx
+    ON webhook_deliveries (locked_until) WHERE state = 'delivering';
+CREATE INDEX IF NOT EXISTS webhook_deliveries_endpoint_idx
+    ON webhook_deliveries (endpoint_id, id);
+
+-- The fan-out's mark on the outbox: null until the row's deliveries exist.
+ALTER TABLE outbox ADD COLUMN IF NOT EXISTS fanned_out_at timestamptz;
+CREATE INDEX IF NOT EXISTS outbox_unfanned_idx ON outbox (seq) WHERE fanned_out_at IS NULL;
+
+-- Wake idle deliverers at once on a new event or delivery; they also poll.
+CREATE OR REPLACE FUNCTION replyguard_notify_webhooks() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('replyguard_webhooks', '');
+    RETURN NULL;
+END;
+$$;
+DROP TRIGGER IF EXISTS outbox_notify_webhooks ON outbox;
+CREATE TRIGGER outbox_notify_webhooks
+    AFTER INSERT ON outbox
+    FOR EACH STATEMENT EXECUTE FUNCTION replyguard_notify_webhooks();
+DROP TRIGGER IF EXISTS webhook_deliveries_notify ON webhook_deliveries;
+CREATE TRIGGER webhook_deliveries_notify
+    AFTER INSERT ON webhook_deliveries
+    FOR EACH STATEMENT EXECUTE FUNCTION replyguard_notify_webhooks();
+
+-- --- moderator page: users, sessions, sign-in slow-down, claims ---------------------------
+-- service.page_store runs these tables' SQL (service.page_queries).
+
+-- People who sign in to /moderate. The password is an Argon2id hash (PHC string); sites is
+-- null for an admin of every site, as for api_tokens.
+CREATE TABLE IF NOT EXISTS users (
+    id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name           text NOT NULL UNIQUE CHECK (name ~ '^[a-z0-9][a-z0-9._@-]{0,63}$'),
+    password_hash  text NOT NULL,
+    role           text NOT NULL CHECK (role IN ('moderator', 'admin')),
+    sites          text[],
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    updated_at     timestamptz NOT NULL DEFAULT now(),
+    disabled_at    timestamptz,
+    CHECK (role = 'admin' OR sites IS NOT NULL)
+);
+
+-- A signed-in browser. Only a SHA-256 of the cookie's secret is kept. A session ends when
+-- idle too long (last_seen_at) or at expires_at, whichever comes first.
+CREATE TABLE IF NOT EXISTS user_sessions (
+    id_hash       bytea PRIMARY KEY,
+    user_id       bigint NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    last_seen_at  timestamptz NOT NULL DEFAULT now(),
+    expires_at    timestamptz NOT NULL,
+    user_agent    text NOT NULL DEFAULT '',
+    remote        text NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS user_sessions_user_idx ON user_sessions (user_id);
+CREATE INDEX IF NOT EXISTS user_sessions_expiry_idx ON user_sessions (expires_at);
+
+-- Failed sign-ins per user name ('name:ann') and per client address ('addr:10.0.0.1'):
+-- past a few failures each further try waits longer (blocked_until).
+CREATE TABLE IF NOT EXISTS sign_in_failures (
+    key             text PRIMARY KEY,
+    failures        integer NOT NULL,
+    last_failed_at  timestamptz NOT NULL DEFAULT now(),
+    blocked_until   timestamptz
+);
+
+-- Who is looking at a queued comment right now, so two moderators do not work the same
+-- one. A claim lapses at expires_at; an actor holds one claim at a time.
+CREATE TABLE IF NOT EXISTS review_claims (
+    comment_id  uuid PRIMARY KEY REFERENCES comments (id) ON DELETE CASCADE,
+    site_id     text NOT NULL,
+    actor       text NOT NULL,
+    claimed_at  timestamptz NOT NULL DEFAULT now(),
+    expires_at  timestamptz NOT NULL
+);
+CREATE INDEX IF NOT EXISTS review_claims_site_idx ON review_claims (site_id, expires_at);
+CREATE INDEX IF NOT EXISTS review_claims_actor_idx ON review_claims (actor);
+
+-- The live queue polls recent status changes of its sites.
+CREATE INDEX IF NOT EXISTS audit_log_site_time_idx ON audit_log (site_id, created_at);
+
+-- Erasing a comment rewrites its outbox events (payload gains "erased"); the rendered
+-- webhook bodies of those events hold its words too, so they are cut down the same way.
+-- A delivery still pending then sends the erased body, under the same webhook-id.
+CREATE OR REPLACE FUNCTION replyguard_erase_webhook_messages() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE webhook_messages m
+    SET body = jsonb_build_object(
+        'type', m.event_type,
+        'timestamp', m.body::jsonb -> 'timestamp',
+        'data', jsonb_build_object('site_id', m.site_id,
+                                   'comment', jsonb_build_object('id', NEW.comment_id),
+                                   'erased', true))::text
+    WHERE m.id = NEW.id;
+    RETURN NULL;
+END;
+$$;
+DROP TRIGGER IF EXISTS outbox_erase_webhook_messages ON outbox;
+CREATE TRIGGER outbox_erase_webhook_messages
+    AFTER UPDATE OF payload ON outbox
+    FOR EACH ROW WHEN (NEW.payload ? 'erased')
+    EXECUTE FUNCTION replyguard_erase_webhook_messages();
