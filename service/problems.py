@@ -23,6 +23,7 @@ _STATUS: list[tuple[type[errors.ReplyguardError], int, str]] = [
     (errors.Forbidden, 403, "Forbidden"),
     (errors.NotFound, 404, "Not found"),
     (errors.Conflict, 409, "Conflict"),
+    (errors.RequestTimeout, 408, "Request timeout"),
     (errors.PayloadTooLarge, 413, "Payload too large"),
     (errors.UnsupportedMediaType, 415, "Unsupported media type"),
     (errors.RateLimited, 429, "Too many requests"),
@@ -71,7 +72,11 @@ def from_error(error: errors.ReplyguardError) -> web.Response:
     if isinstance(error, errors.Unauthenticated):
         headers = {"WWW-Authenticate": 'Bearer realm="replyguard"'}
     detail = error.detail if isinstance(error, errors.InvalidInput) else str(error)
-    return problem(status, title, detail, fields=fields, headers=headers)
+    response = problem(status, title, detail, fields=fields, headers=headers)
+    if isinstance(error, errors.RequestTimeout):
+        # The rest of a stalled body may never come: do not wait for it on this connection.
+        response.force_close()
+    return response
 
 
 @web.middleware
