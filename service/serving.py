@@ -150,16 +150,21 @@ async def stop(runners: list[web.AppRunner]) -> None:
         await runner.cleanup()
 
 
+def _where(runner: web.AppRunner) -> str:
+    """The URL a runner listens on, with the port the system chose where 0 was asked."""
+    host, port = runner.addresses[0][:2]
+    return f"http://{host}:{port}"
+
+
 async def run(settings: Settings, public: Address, ops: Address, *, reuse_port: bool) -> None:
     """Serve until SIGTERM or SIGINT, then finish what is in flight and stop."""
     stopping = stop_on_signals()
     runners = await start(settings, public, ops, reuse_port=reuse_port)
+    public_at, ops_at = (_where(runner) for runner in runners)
     log.info(
-        "web listening on http://%s:%d (operations: http://%s:%d; database: %s)",
-        public.host,
-        public.port,
-        ops.host,
-        ops.port,
+        "web listening on %s (/readyz and /metrics on %s; database: %s)",
+        public_at,
+        ops_at,
         settings.database_display,
     )
     try:
