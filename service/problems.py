@@ -72,10 +72,17 @@ def from_error(error: errors.ReplyguardError) -> web.Response:
     if isinstance(error, errors.Unauthenticated):
         headers = {"WWW-Authenticate": 'Bearer realm="replyguard"'}
     detail = error.detail if isinstance(error, errors.InvalidInput) else str(error)
-    response = problem(status, title, detail, fields=fields, headers=headers)
-    if isinstance(error, errors.RequestTimeout):
-        # The rest of a stalled body may never come: do not wait for it on this connection.
-        response.force_close()
+    return problem(status, title, detail, fields=fields, headers=headers)
+
+
+async def _answer_and_close(request: web.Request, response: web.Response) -> web.Response:
+    """Send the answer, then close the connection: the rest of a stalled body may never
+    come, and aiohttp would otherwise linger for it (10 s) with the connection open."""
+    response.force_close()
+    await response.prepare(request)
+    await response.write_eof()
+    if request.transport is not None:
+        request.transport.close()  # after what is buffered, the answer, has been sent
     return response
 
 
@@ -83,6 +90,8 @@ def from_error(error: errors.ReplyguardError) -> web.Response:
 async def problem_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
+    except errors.RequestTimeout as error:
+        return await _answer_and_close(request, from_error(error))
     except errors.ReplyguardError as error:
         return from_error(error)
     except web.HTTPException as error:

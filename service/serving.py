@@ -5,7 +5,8 @@ The public listener serves the API, the pages and ``/healthz``. The operations l
 ``/readyz`` and ``/metrics``, which name sites and queue internals, so only operators reach
 them. Both close connections that stall: aiohttp's ``keepalive_timeout`` is the deadline for
 a request's headers, counted from when the connection opens or from its last answer, and
-body reads are bounded in ``service.validation.body_deadline``.
+body reads are bounded in ``service.validation.body_deadline`` (a 408, after which
+``service.problems`` closes the connection at once).
 
 A port that cannot be taken (in use, or not allowed) is ``CannotListen``, whose message is
 the one line the CLI prints.
@@ -93,17 +94,10 @@ def check_free(address: Address) -> None:
                 raise address.cannot_listen(error) from None
 
 
-#: aiohttp's default: after answering without reading the whole body (a 408, a 413, a
-#: route that takes none), how long the rest may keep arriving before the connection closes.
-LINGER_SECONDS = 10.0
-
-
 def server_options(settings: Settings) -> dict[str, Any]:
-    """What every listener's aiohttp server is given: the header deadline, how long an
-    unread body may linger (no longer than a body may take), and the shutdown timeout."""
+    """What every listener's aiohttp server is given: the header deadline and shutdown."""
     return {
         "keepalive_timeout": settings.header_timeout,
-        "lingering_time": min(LINGER_SECONDS, settings.body_timeout),
         "shutdown_timeout": settings.shutdown_timeout,
         "access_log": logging.getLogger("aiohttp.access"),
     }
