@@ -18,6 +18,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     REPLYGUARD_MODEL_DIR=/opt/replyguard/models \
     REPLYGUARD_MODEL=${REPLYGUARD_MODEL} \
     REPLYGUARD_HOST=0.0.0.0 \
+    REPLYGUARD_OPS_HOST=0.0.0.0 \
     HF_HUB_OFFLINE=1 \
     TRANSFORMERS_OFFLINE=1
 
@@ -34,12 +35,19 @@ RUN if [ "${REPLYGUARD_MODEL}" != "default" ]; then \
         HF_HUB_OFFLINE=0 TRANSFORMERS_OFFLINE=0 replyguard download-model "${REPLYGUARD_MODEL}"; \
     fi
 
+# REPLYGUARD_OPS_HOST=0.0.0.0 lets Prometheus and an orchestrator's readiness probe reach
+# /readyz and /metrics on port 8081 from other containers; it is not EXPOSEd and must never
+# be published to the world (publish it on the host's loopback at most: -p 127.0.0.1:8081:8081).
+
 # Run as an ordinary user (PostgreSQL itself will not run as root).
 RUN useradd --create-home --uid 10001 replyguard && mkdir -p /data && chown replyguard /data
 USER replyguard
 VOLUME ["/data"]
 EXPOSE 8080
 
-# Probes for the web roles: GET /healthz (alive) and GET /readyz (ready to serve).
+# serve and web are healthy while /healthz answers on their public port; worker and deliver
+# while they run (service/healthcheck.py). Readiness (GET /readyz) is on port 8081.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
+    CMD ["python", "-m", "service.healthcheck"]
 ENTRYPOINT ["replyguard"]
 CMD ["serve"]

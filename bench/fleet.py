@@ -178,7 +178,8 @@ class Slot:
     def command(self) -> list[str]:
         cmd = [sys.executable, "-m", "service", self.role]
         if self.port is not None:
-            cmd += ["--host", "127.0.0.1", "--port", str(self.port)]
+            # /readyz and /metrics are not read here: any free port for the operations listener.
+            cmd += ["--host", "127.0.0.1", "--port", str(self.port), "--ops-port", "0"]
         return cmd
 
     def unplanned_exits(self) -> list[int]:

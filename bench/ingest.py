@@ -224,7 +224,10 @@ async def main() -> None:
     }
     procs = [
         _start([sys.executable, "-c", BARE_SERVER, str(bare_port), url], env),
-        _start([sys.executable, "-m", "service", "web", "--port", str(ours_port)], env),
+        _start(
+            [sys.executable, "-m", "service", "web", "--port", str(ours_port), "--ops-port", "0"],
+            env,
+        ),
     ]
     results: dict[str, dict[str, dict[str, float]]] = {}
     try:

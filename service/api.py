@@ -1,7 +1,8 @@
 """The HTTP handlers: parse and validate, call a store, shape the answer. No SQL here.
 
 Three audiences: article pages and readers (public, CORS from the site's origins),
-moderators and admins (bearer tokens, per site), and operators (health, metrics).
+moderators and admins (bearer tokens, per site), and operators (health, metrics: the
+routes in ``operations``, served on the operations listener only, see service.serving).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from service.validation import (
     query_int,
     read_json_object,
 )
+from service.wording import plural
 
 SITE_CACHE_SECONDS: Final = 2.0
 IDEMPOTENCY_KEY: Final = re.compile(r"^[\x21-\x7e]{1,255}$")
@@ -41,6 +43,8 @@ MAX_BULK_IDS: Final = 500
 CORS_HEADERS: Final = "Content-Type, Authorization, Idempotency-Key"
 
 routes = web.RouteTableDef()
+#: /readyz and /metrics name sites and queue internals: never on the public listener.
+operations = web.RouteTableDef()
 
 
 # --- helpers ----------------------------------------------------------------------------
@@ -599,11 +603,13 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
-@routes.get("/readyz")
+@operations.get("/readyz")
 async def readyz(request: web.Request) -> web.Response:
+    """Ready when the database answers, the schema is applied and a scorer is live; else
+    503 naming each failing check and what it is waiting for (``failing``)."""
     settings = request.app[keys.SETTINGS]
     checks: dict[str, Any] = {}
-    ready = True
+    failing: dict[str, str] = {}
     try:
         health = await request.app[keys.HEALTH].check(settings.worker_stale_after)
         checks["database"] = "ok"
@@ -612,19 +618,26 @@ async def readyz(request: web.Request) -> web.Response:
         checks["scorers"] = health["live_scorers"]
         # A backlog is reported, not failed on: ingest keeps accepting, the queue buffers.
         checks["backlog"] = await request.app[keys.JOBS].open_backlogs()
-        ready = schema_ok and health["live_scorers"] > 0
+        if not schema_ok:
+            failing["schema"] = "schema.sql is not applied yet; `replyguard migrate` applies it"
+        if health["live_scorers"] == 0:
+            failing["scorers"] = (
+                "no scoring worker has reported in the last "
+                f"{plural(settings.worker_stale_after, 'second')}; one may still be loading "
+                "its model (see the worker's log), or none is running (`replyguard worker`)"
+            )
     except Exception as error:
         checks["database"] = f"unreachable: {type(error).__name__}"
-        ready = False
-    response = web.json_response(
-        {"status": "ready" if ready else "not ready", "checks": checks},
-        status=200 if ready else 503,
-    )
+        failing["database"] = f"the database cannot be reached ({type(error).__name__})"
+    body: dict[str, Any] = {"status": "not ready" if failing else "ready", "checks": checks}
+    if failing:
+        body["failing"] = failing
+    response = web.json_response(body, status=503 if failing else 200)
     response.headers["Cache-Control"] = "no-store"
     return response
 
 
-@routes.get("/metrics")
+@operations.get("/metrics")
 async def metrics(request: web.Request) -> web.Response:
     """Counters from this process; queue gauges from PostgreSQL, the same on every replica."""
     gauges: dict[str, tuple[str, float]] = {}

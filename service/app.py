@@ -95,3 +95,22 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> web.
     app.add_routes(pages.routes)
     app.router.add_get("/v1/openapi.json", openapi.handler)
     return app
+
+
+def create_ops_app(public: web.Application) -> web.Application:
+    """The operations listener's app: ``/healthz``, ``/readyz`` and ``/metrics``, answered
+    from ``public``'s stores and counters (so ``/metrics`` counts the public requests).
+    Start it after ``public``: it takes the stores ``public``'s startup made."""
+    ops = web.Application(middlewares=[problem_middleware])
+    ops[keys.SETTINGS] = public[keys.SETTINGS]
+    ops[keys.METRICS] = public[keys.METRICS]
+
+    async def share_stores(ops: web.Application) -> None:
+        ops[keys.HEALTH] = public[keys.HEALTH]
+        ops[keys.JOBS] = public[keys.JOBS]
+        ops[keys.WEBHOOKS] = public[keys.WEBHOOKS]
+
+    ops.on_startup.append(share_stores)
+    ops.router.add_get("/healthz", api.healthz)
+    ops.add_routes(api.operations)
+    return ops

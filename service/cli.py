@@ -14,11 +14,14 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from service import logs
 from service.errors import SchemaTooNewError
 from service.settings import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from service import serving
 
 log = logging.getLogger("replyguard")
 
@@ -66,27 +69,40 @@ async def _prepare(settings: Settings) -> None:
 # --- web ----------------------------------------------------------------------------------
 
 
+def _listen_addresses(
+    args: argparse.Namespace, *, probe: bool
+) -> tuple[serving.Address, serving.Address] | None:
+    """The public and operations addresses from the options and settings; with ``probe``,
+    also check that both are free. None (after one line on stderr) if they cannot be had."""
+    from service import serving
+
+    try:
+        addresses = serving.addresses(
+            args.settings, args.host, args.port, args.ops_host, args.ops_port
+        )
+        for address in addresses if probe else ():
+            serving.check_free(address)
+    except serving.CannotListen as error:
+        print(f"error: {error}", file=sys.stderr)
+        return None
+    return addresses
+
+
 def cmd_web(args: argparse.Namespace) -> int:
-    settings: Settings = args.settings
-    from aiohttp import web
+    from service import serving
 
-    from service.app import create_app
-
-    settings = _database(settings)
+    # A shared port (--reuse-port) is not "in use": then only binding can tell.
+    addresses = _listen_addresses(args, probe=not args.reuse_port)
+    if addresses is None:
+        return EXIT_CONFIG
+    settings = _database(args.settings)
     asyncio.run(_prepare(settings))
-    host = args.host or settings.host
-    port = args.port if args.port is not None else settings.port
-    log.info("web listening on http://%s:%d (database: %s)", host, port, settings.database_display)
-    # run_app stops accepting on SIGTERM/SIGINT and lets in-flight requests finish.
-    web.run_app(
-        create_app(settings),
-        host=host,
-        port=port,
-        shutdown_timeout=settings.shutdown_timeout,
-        print=None,
-        access_log=logging.getLogger("aiohttp.access"),
-        reuse_port=args.reuse_port,
-    )
+    # On SIGTERM/SIGINT it stops accepting and lets in-flight requests finish.
+    try:
+        asyncio.run(serving.run(settings, *addresses, reuse_port=args.reuse_port))
+    except serving.CannotListen as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_CONFIG
     return 0
 
 
@@ -188,14 +204,19 @@ def _child(role: str, extra: Sequence[str], env: dict[str, str]) -> subprocess.P
 def cmd_serve(args: argparse.Namespace) -> int:
     settings: Settings = args.settings
     """Start the database if needed, then a web process and N workers; restart any that die."""
+    # Ports first: a taken one is one line and a stop, before the database starts.
+    addresses = _listen_addresses(args, probe=True)
+    if addresses is None:
+        return EXIT_CONFIG
+    public, ops = addresses
     settings = _database(settings)
     asyncio.run(_prepare(settings))
     asyncio.run(_announce(settings))
     assert settings.database_url is not None
     env = {**os.environ, "DATABASE_URL": settings.database_url}
-    host = args.host or settings.host
-    port = args.port if args.port is not None else settings.port
-    specs: list[tuple[str, list[str]]] = [("web", ["--host", host, "--port", str(port)])]
+    host, port = public.host, public.port
+    listen = ["--host", host, "--port", str(port), "--ops-host", ops.host, "--ops-port"]
+    specs: list[tuple[str, list[str]]] = [("web", [*listen, str(ops.port)])]
     specs += [("worker", [])] * settings.worker_processes
 
     stopping = False
@@ -209,7 +230,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, on_signal)
     children = [_child(role, extra, env) for role, extra in specs]
     restarts = [0.0] * len(children)
-    print(f"replyguard is starting on http://{host}:{port} (Ctrl-C stops it)", flush=True)
+    print(
+        f"replyguard is starting on http://{host}:{port} (Ctrl-C stops it); "
+        f"/readyz and /metrics on http://{ops.host}:{ops.port}",
+        flush=True,
+    )
     while not stopping:
         time.sleep(0.2)
         for i, child in enumerate(children):
@@ -423,6 +448,12 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=text)
         p.add_argument("--host", default=None, help="address to listen on (REPLYGUARD_HOST)")
         p.add_argument("--port", type=int, default=None, help="port (REPLYGUARD_PORT)")
+        p.add_argument(
+            "--ops-host",
+            default=None,
+            help="address of the operations listener: /readyz, /metrics (REPLYGUARD_OPS_HOST)",
+        )
+        p.add_argument("--ops-port", type=int, default=None, help="its port (REPLYGUARD_OPS_PORT)")
         if name == "web":
             p.add_argument(
                 "--reuse-port", action="store_true", help="share the port (SO_REUSEPORT)"

@@ -8,6 +8,7 @@
     ├── Forbidden             403        a known token without the role for this
     ├── NotFound              404        no such thing, or not one the caller may know of
     ├── Conflict              409        the state forbids it right now
+    ├── RequestTimeout        408        the body did not arrive in time; the connection closes
     ├── PayloadTooLarge       413
     ├── RateLimited           429        too many submissions; retry after a while
     ├── ModelUnavailableError            the configured model is not on this machine
@@ -37,6 +38,7 @@ __all__ = [
     "PayloadTooLarge",
     "RateLimited",
     "ReplyguardError",
+    "RequestTimeout",
     "SchemaTooNewError",
     "Unauthenticated",
     "Unavailable",
@@ -62,6 +64,10 @@ class NotFound(ReplyguardError):
 
 class Conflict(ReplyguardError):
     """The resource's current state does not allow the request."""
+
+
+class RequestTimeout(ReplyguardError):
+    """The request's body did not arrive within the body timeout (a stalled client)."""
 
 
 class PayloadTooLarge(ReplyguardError):

@@ -945,26 +945,6 @@ PATHS: Final[dict[str, Any]] = {
     "/healthz": {
         "get": {"summary": "The process is up.", "responses": {"200": _json({"type": "object"})}}
     },
-    "/readyz": {
-        "get": {
-            "summary": "Database reachable, schema applied, a scorer live.",
-            "responses": {
-                "200": _json({"type": "object"}),
-                "503": _json({"type": "object"}, "Not ready"),
-            },
-        }
-    },
-    "/metrics": {
-        "get": {
-            "summary": "Prometheus metrics.",
-            "responses": {
-                "200": {
-                    "description": "OK",
-                    "content": {"text/plain": {"schema": {"type": "string"}}},
-                }
-            },
-        }
-    },
     "/v1/openapi.json": {
         "get": {"summary": "This document.", "responses": {"200": _json({"type": "object"})}}
     },
@@ -1004,7 +984,10 @@ SPEC: Final[dict[str, Any]] = {
     "info": {
         "title": "replyguard",
         "version": "1",
-        "description": "Comment moderation for news sites. Errors are application/problem+json.",
+        "description": "Comment moderation for news sites. Errors are application/problem+json. "
+        "Operators' /readyz and /metrics are not on this listener: they are served on the "
+        "operations listener (REPLYGUARD_OPS_HOST:REPLYGUARD_OPS_PORT, 127.0.0.1:8081 by "
+        "default).",
     },
     "paths": _empty_query_values_allowed(PATHS),
     "components": {

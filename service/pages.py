@@ -41,8 +41,9 @@ from service.sessions import (
     sign_in_token,
     sign_in_token_ok,
 )
-from service.validation import ARTICLE_ID, SLUG
+from service.validation import ARTICLE_ID, SLUG, body_deadline
 from service.webhook_store import Endpoint
+from service.wording import plural
 
 STATIC_DIR: Final = Path(__file__).resolve().parent / "static"
 #: The files ``/static/{name}`` serves, and their types.
@@ -295,7 +296,8 @@ async def _form(request: web.Request) -> dict[str, str]:
     if request.content_type not in FORM_TYPES:
         raise UnsupportedMediaType("Send the form as application/x-www-form-urlencoded.")
     try:
-        form = await request.post()
+        async with body_deadline(request):
+            form = await request.post()
     except ValueError:
         raise BadRequest(
             [FieldError("body", "is not a readable form")], "The form cannot be read."
@@ -340,7 +342,7 @@ async def sign_in(request: web.Request) -> web.Response:
             return await _sign_in_page(
                 request,
                 name=name,
-                message=f"Too many failed sign-ins. Wait {wait} seconds and try again.",
+                message=f"Too many failed sign-ins. Wait {plural(wait, 'second')} and try again.",
                 status=429,
                 retry_after=wait,
             )

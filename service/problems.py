@@ -23,6 +23,7 @@ _STATUS: list[tuple[type[errors.ReplyguardError], int, str]] = [
     (errors.Forbidden, 403, "Forbidden"),
     (errors.NotFound, 404, "Not found"),
     (errors.Conflict, 409, "Conflict"),
+    (errors.RequestTimeout, 408, "Request timeout"),
     (errors.PayloadTooLarge, 413, "Payload too large"),
     (errors.UnsupportedMediaType, 415, "Unsupported media type"),
     (errors.RateLimited, 429, "Too many requests"),
@@ -74,10 +75,23 @@ def from_error(error: errors.ReplyguardError) -> web.Response:
     return problem(status, title, detail, fields=fields, headers=headers)
 
 
+async def _answer_and_close(request: web.Request, response: web.Response) -> web.Response:
+    """Send the answer, then close the connection: the rest of a stalled body may never
+    come, and aiohttp would otherwise linger for it (10 s) with the connection open."""
+    response.force_close()
+    await response.prepare(request)
+    await response.write_eof()
+    if request.transport is not None:
+        request.transport.close()  # after what is buffered, the answer, has been sent
+    return response
+
+
 @web.middleware
 async def problem_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
+    except errors.RequestTimeout as error:
+        return await _answer_and_close(request, from_error(error))
     except errors.ReplyguardError as error:
         return from_error(error)
     except web.HTTPException as error:

@@ -26,6 +26,9 @@ class Settings:
     data_dir: Path = Path("replyguard-data")
     host: str = "127.0.0.1"
     port: int = 8080
+    #: Where /readyz and /metrics are served (and /healthz again): operators only.
+    ops_host: str = "127.0.0.1"
+    ops_port: int = 8081
     log_level: str = "INFO"
     log_format: str = "text"
 
@@ -55,6 +58,11 @@ class Settings:
     max_name_chars: int = 80
 
     # Web.
+    #: Seconds a connection may take to send a request's headers, counted from when it
+    #: opens or from its last answer (so also how long an idle keep-alive connection lasts).
+    header_timeout: float = 10.0
+    #: Seconds a request's body may take to arrive once a handler reads it (then 408).
+    body_timeout: float = 30.0
     db_pool_size: int = 10
     statement_timeout_ms: int = 5000
     worker_stale_after: float = 60.0
@@ -121,6 +129,8 @@ _ENV: dict[str, str] = {
     "data_dir": "REPLYGUARD_DATA_DIR",
     "host": "REPLYGUARD_HOST",
     "port": "REPLYGUARD_PORT",
+    "ops_host": "REPLYGUARD_OPS_HOST",
+    "ops_port": "REPLYGUARD_OPS_PORT",
     "log_level": "REPLYGUARD_LOG_LEVEL",
     "log_format": "REPLYGUARD_LOG_FORMAT",
     "model": "REPLYGUARD_MODEL",
@@ -140,6 +150,8 @@ _ENV: dict[str, str] = {
     "max_body_bytes": "REPLYGUARD_MAX_BODY_BYTES",
     "max_request_bytes": "REPLYGUARD_MAX_REQUEST_BYTES",
     "max_name_chars": "REPLYGUARD_MAX_NAME_CHARS",
+    "header_timeout": "REPLYGUARD_HEADER_TIMEOUT",
+    "body_timeout": "REPLYGUARD_BODY_TIMEOUT",
     "db_pool_size": "REPLYGUARD_DB_POOL_SIZE",
     "statement_timeout_ms": "REPLYGUARD_STATEMENT_TIMEOUT_MS",
     "worker_stale_after": "REPLYGUARD_WORKER_STALE_AFTER",
@@ -204,7 +216,7 @@ def _parse(name: str, raw: str, kind: type) -> Any:
             value = int(raw)
         except ValueError:
             raise SettingsError(f"{var}={raw!r}: expected a whole number") from None
-        if value < (0 if name == "port" else 1):
+        if value < (0 if name in ("port", "ops_port") else 1):
             raise SettingsError(f"{var}={raw!r}: expected a positive number")
         return value
     if kind is float:

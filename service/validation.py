@@ -7,10 +7,12 @@ mistakes in one answer.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import re
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, Final, TypeVar
 from urllib.parse import urlsplit
 from uuid import UUID
@@ -19,7 +21,15 @@ from aiohttp import web
 
 from moderation.errors import FieldError
 from moderation.policy import Policy
-from service.errors import BadRequest, InvalidInput, PayloadTooLarge, UnsupportedMediaType
+from service.errors import (
+    BadRequest,
+    InvalidInput,
+    PayloadTooLarge,
+    RequestTimeout,
+    UnsupportedMediaType,
+)
+from service.keys import SETTINGS
+from service.wording import plural
 
 T = TypeVar("T")
 
@@ -39,7 +49,8 @@ async def read_json_object(request: web.Request, max_bytes: int) -> Mapping[str,
         )
     if request.content_length is not None and request.content_length > max_bytes:
         raise PayloadTooLarge(f"The body is larger than {max_bytes} bytes.")
-    raw = await _read_at_most(request, max_bytes + 1)
+    async with body_deadline(request):
+        raw = await _read_at_most(request, max_bytes + 1)
     if len(raw) > max_bytes:
         raise PayloadTooLarge(f"The body is larger than {max_bytes} bytes.")
     try:
@@ -69,6 +80,22 @@ async def read_json_object(request: web.Request, max_bytes: int) -> Mapping[str,
             "The body contains a NUL character.",
         )
     return data
+
+
+@contextlib.asynccontextmanager
+async def body_deadline(request: web.Request) -> AsyncIterator[None]:
+    """Bound the time spent waiting for the body: a client that sends its headers and then
+    stalls would otherwise hold the connection (and a handler) for as long as it likes.
+    Past ``REPLYGUARD_BODY_TIMEOUT`` the answer is 408 and the connection closes."""
+    seconds = request.app[SETTINGS].body_timeout
+    try:
+        async with asyncio.timeout(seconds):
+            yield
+    except TimeoutError:
+        raise RequestTimeout(
+            f"The request body did not arrive within {plural(seconds, 'second')}. "
+            "Send the whole body right after the headers."
+        ) from None
 
 
 async def _read_at_most(request: web.Request, limit: int) -> bytes:

@@ -2,7 +2,8 @@
 
 The server is the one in REPLYGUARD_TEST_DATABASE_URL (default: the local one at
 127.0.0.1:5432, user postgres). Each test gets its own database, so tests never see each
-other's rows and can run in any order.
+other's rows and can run in any order. Without a server the run stops at the first test
+that needs one, with one message saying how to get one (``NO_SERVER``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.app import create_app
+from service.app import create_app, create_ops_app
 from service.db import create_engine
 from service.schema import SCHEMA_PATH
 from service.settings import Settings, load_settings
@@ -30,12 +31,43 @@ ADMIN_URL = os.environ.get(
 )
 
 
+NO_SERVER = (
+    "cannot reach the tests' PostgreSQL at {url} ({error}). The integration tests need a "
+    "server on which they may create databases: the default is 127.0.0.1:5432, user "
+    "postgres with trust auth (local connections need no password), database test "
+    "(`createdb -h 127.0.0.1 -U postgres test`); or set REPLYGUARD_TEST_DATABASE_URL="
+    "postgresql://USER:PASSWORD@HOST:PORT/DB for a user with CREATEDB. "
+    "`pytest tests/unit` runs the tests that need no database."
+)
+
+
 def _with_db(url: str, name: str) -> str:
     return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
 
 
+def _masked(url: str) -> str:
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@")))
+
+
+async def _connect_admin() -> asyncpg.Connection:
+    """A connection to the tests' server, or the end of the run with how to get one."""
+    try:
+        return await asyncpg.connect(ADMIN_URL, timeout=10)
+    except (
+        OSError,
+        TimeoutError,
+        asyncpg.InvalidAuthorizationSpecificationError,
+        asyncpg.InvalidPasswordError,
+        asyncpg.InvalidCatalogNameError,
+    ) as error:
+        pytest.exit(NO_SERVER.format(url=_masked(ADMIN_URL), error=error), returncode=1)
+
+
 async def _admin(sql: str) -> None:
-    conn = await asyncpg.connect(ADMIN_URL)
+    conn = await _connect_admin()
     try:
         await conn.execute(sql)
     finally:
@@ -113,6 +145,15 @@ async def client(
     engine: AsyncEngine,
 ) -> TestClient[Any, Any]:
     return await aiohttp_client(create_app(settings, engine=engine))
+
+
+@pytest.fixture
+async def ops_client(
+    aiohttp_client: Callable[[Any], Awaitable[TestClient[Any, Any]]],
+    client: TestClient[Any, Any],
+) -> TestClient[Any, Any]:
+    """The operations listener (/healthz, /readyz, /metrics) over ``client``'s app."""
+    return await aiohttp_client(create_ops_app(client.app))
 
 
 @pytest.fixture

@@ -337,7 +337,7 @@ input, textarea { font: inherit; padding: 0.4em; border: 1px solid #9aa3b2; bord
         if (response.status !== 202) {
           const problems = answer && Array.isArray(answer.errors) ? answer.errors.map((e) => `${e.field.replace("_", " ")} ${e.problem}`) : [];
           const wait = response.headers.get("Retry-After");
-          throw new Error(problems.join("; ") || (wait ? `Too many comments; try again in ${wait} seconds.` : (answer && answer.detail) || "Your comment could not be sent."));
+          throw new Error(problems.join("; ") || (wait ? `Too many comments; try again in ${wait} second${wait === "1" ? "" : "s"}.` : (answer && answer.detail) || "Your comment could not be sent."));
         }
         const entry = { id: answer.id, token: answer.author_token, author_name: author, body: text, parent_id: parentId, created_at: answer.created_at };
         mine.write([...mine.read(), entry]);

@@ -178,7 +178,11 @@ async def test_reports__threshold_holds_with_reason_and_sends_comment_reported(
 
 
 async def test_backlog__fires_queue_backlog_once_per_episode_and_shows_in_readyz(
-    client: Client, make_site: SiteFactory, settings: Settings, engine: AsyncEngine
+    client: Client,
+    ops_client: Client,
+    make_site: SiteFactory,
+    settings: Settings,
+    engine: AsyncEngine,
 ) -> None:
     from service.stores import JobStore
 
@@ -193,16 +197,16 @@ async def test_backlog__fires_queue_backlog_once_per_episode_and_shows_in_readyz
     jobs = JobStore(engine)
     assert await jobs.check_backlog() == ["daily"]
     assert await jobs.check_backlog() == []  # same episode: no second event
-    ready = await (await client.get("/readyz")).json()
+    ready = await (await ops_client.get("/readyz")).json()
     assert [b["site"] for b in ready["checks"]["backlog"]] == ["daily"]
-    metrics = await (await client.get("/metrics")).text()
+    metrics = await (await ops_client.get("/metrics")).text()
     assert "replyguard_sites_in_backlog 1" in metrics
     # Scoring catches up: the episode closes; a new backlog later is a new episode.
     worker = ScoringWorker(settings, engine, FakeScorer())
     while await worker.run_once():
         pass
     assert await jobs.check_backlog() == []
-    assert (await (await client.get("/readyz")).json())["checks"]["backlog"] == []
+    assert (await (await ops_client.get("/readyz")).json())["checks"]["backlog"] == []
     events = await _rows(
         settings, "SELECT event_type FROM outbox WHERE event_type = 'queue.backlog'"
     )

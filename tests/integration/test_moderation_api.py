@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.app import create_app
+from service.app import create_app, create_ops_app
 from service.settings import Settings
 from service.stores import JobStore, TokenStore
 from service.worker import ScoringWorker
@@ -257,15 +257,16 @@ async def test_article_override__pre_moderates_one_story(
 
 
 async def test_readyz__needs_a_live_scorer_and_reports_checks(
-    client: Client, engine: AsyncEngine
+    ops_client: Client, engine: AsyncEngine
 ) -> None:
-    r = await client.get("/readyz")
+    r = await ops_client.get("/readyz")
     assert r.status == 503
     assert (await r.json())["checks"]["database"] == "ok"
     await JobStore(engine).heartbeat("w1", "host", 1, FakeScorer().model)
-    r = await client.get("/readyz")
+    r = await ops_client.get("/readyz")
     assert r.status == 200
-    assert (await client.get("/healthz")).status == 200
+    assert "failing" not in await r.json()
+    assert (await ops_client.get("/healthz")).status == 200
 
 
 async def test_readyz__database_down_is_503_and_posts_are_503_not_202(
@@ -275,9 +276,11 @@ async def test_readyz__database_down_is_503_and_posts_are_503_not_202(
 
     down = replace(settings, database_url="postgresql://postgres@127.0.0.1:1/nowhere")
     client = await aiohttp_client(create_app(down))
-    r = await client.get("/readyz")
+    ops = await aiohttp_client(create_ops_app(client.app))
+    r = await ops.get("/readyz")
     assert r.status == 503
     assert "unreachable" in (await r.json())["checks"]["database"]
+    assert list((await r.json())["failing"]) == ["database"]
     posted = await client.post(
         "/v1/sites/daily/articles/a/comments", json={"body": "hi", "author_name": "A"}
     )
@@ -298,11 +301,11 @@ async def test_openapi__describes_every_route_the_app_serves(client: Client) -> 
 
 
 async def test_metrics__counts_requests_and_reports_queue_depth(
-    client: Client, make_site: SiteFactory
+    client: Client, ops_client: Client, make_site: SiteFactory
 ) -> None:
     await make_site()
     await _post(client, "daily", "hello")
-    text = await (await client.get("/metrics")).text()
+    text = await (await ops_client.get("/metrics")).text()
     assert 'replyguard_comments_accepted_total{site="daily"} 1' in text
     assert "replyguard_scoring_jobs_queued 1" in text
     assert "replyguard_http_request_duration_seconds_bucket" in text

@@ -159,7 +159,7 @@ async def test_sign_in__failures_slow_down_then_block_even_the_right_password(
     )
     assert blocked.status == 429
     assert int(blocked.headers["Retry-After"]) >= 1
-    assert "Too many failed sign-ins" in await blocked.text()
+    assert "Too many failed sign-ins. Wait 1 second and try again." in await blocked.text()
     await asyncio.sleep(1.1)
     ok = await app_client.post(
         "/moderate/sign-in",

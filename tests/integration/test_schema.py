@@ -430,12 +430,12 @@ async def test_commands__refuse_a_database_a_newer_release_migrated(
 
 
 async def test_readyz__reports_the_newest_applied_migration(
-    client: TestClient[Any, Any], database_url: str
+    ops_client: TestClient[Any, Any], database_url: str
 ) -> None:
     newest = max(m.version for m in load_migrations())
     await _sql(
         database_url,
         f"INSERT INTO schema_migrations (version, name) VALUES ({newest + 1}, 'next')",
     )
-    body = await (await client.get("/readyz")).json()
+    body = await (await ops_client.get("/readyz")).json()
     assert body["checks"]["schema"] == f"version {newest + 1}"

@@ -59,7 +59,7 @@ def _cli(env: dict[str, str], cwd: Path, *args: str) -> str:
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[str, dict[str, str], Path]]:
-    port = _free_port()
+    port, ops_port = _free_port(), _free_port()
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     env.update(
         REPLYGUARD_DATA_DIR=str(tmp_path / "data"),
@@ -68,7 +68,16 @@ def served(tmp_path: Path) -> Iterator[tuple[str, dict[str, str], Path]]:
     )
     log = (tmp_path / "serve.log").open("w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "service", "serve", "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "service",
+            "serve",
+            "--port",
+            str(port),
+            "--ops-port",
+            str(ops_port),
+        ],
         env=env,
         cwd=tmp_path,
         stdout=log,
@@ -80,7 +89,7 @@ def served(tmp_path: Path) -> Iterator[tuple[str, dict[str, str], Path]]:
         while time.monotonic() < deadline:
             assert proc.poll() is None, (tmp_path / "serve.log").read_text()
             try:
-                if _call(base, "GET", "/readyz")[0] == 200:
+                if _call(f"http://127.0.0.1:{ops_port}", "GET", "/readyz")[0] == 200:
                     break
             except (urllib.error.URLError, ConnectionError):
                 pass
@@ -176,7 +185,7 @@ def test_serve__a_model_that_cannot_load_stops_serve_with_a_clear_error(tmp_path
         REPLYGUARD_MODEL=str(tmp_path / "missing" / "model.ckpt"),
     )
     done = subprocess.run(
-        [sys.executable, "-m", "service", "serve", "--port", str(_free_port())],
+        [sys.executable, "-m", "service", "serve", "--port", str(_free_port()), "--ops-port", "0"],
         env=env,
         cwd=tmp_path,
         capture_output=True,

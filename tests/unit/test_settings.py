@@ -57,3 +57,21 @@ def test_load_settings__bad_values_name_the_variable(env: dict[str, str], messag
     with pytest.raises(SettingsError) as caught:
         load_settings(env)
     assert message in str(caught.value)
+
+
+def test_load_settings__listeners_and_slow_client_timeouts() -> None:
+    s = load_settings({})
+    # Operators' endpoints on loopback by default; stalled clients cut off within 30 s.
+    assert (s.ops_host, s.ops_port) == ("127.0.0.1", 8081)
+    assert s.header_timeout <= 30 and s.body_timeout <= 30
+    s = load_settings(
+        {
+            "REPLYGUARD_OPS_HOST": "10.0.0.2",
+            "REPLYGUARD_OPS_PORT": "0",
+            "REPLYGUARD_HEADER_TIMEOUT": "2.5",
+            "REPLYGUARD_BODY_TIMEOUT": "5",
+        }
+    )
+    assert (s.ops_host, s.ops_port, s.header_timeout, s.body_timeout) == ("10.0.0.2", 0, 2.5, 5)
+    with pytest.raises(SettingsError, match="REPLYGUARD_BODY_TIMEOUT='0'"):
+        load_settings({"REPLYGUARD_BODY_TIMEOUT": "0"})
