@@ -895,8 +895,8 @@ SPEC: Final[dict[str, Any]] = {
                 "type": "apiKey",
                 "in": "cookie",
                 "name": "rg_session",
-                "description": "The moderator page's session; every request also sends the "
-                "page's CSRF token as X-CSRF-Token",
+                "description": "The moderator page's session; reads need only the cookie, "
+                "every change also sends the page's CSRF token as X-CSRF-Token",
             },
         },
     },
