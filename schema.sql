@@ -382,3 +382,21 @@ CREATE TRIGGER outbox_erase_webhook_messages
     AFTER UPDATE OF payload ON outbox
     FOR EACH ROW WHEN (NEW.payload ? 'erased')
     EXECUTE FUNCTION replyguard_erase_webhook_messages();
+
+-- --- issue 9, readers: trusted article links, removed comments in the thread ----------------
+
+-- An article's url as moderators and staff may see it: the url while its origin
+-- (scheme://host[:port], lower-cased) is one of its site's allowed_origins, else null. The
+-- web layer stores only such urls; this also hides a link stored before that check, or on
+-- an origin the site has since dropped. (service.validation.url_origin is the same test.)
+CREATE OR REPLACE FUNCTION replyguard_article_link(url text, site text) RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT url FROM sites s
+    WHERE s.id = site
+      AND lower(substring(url FROM '^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*')) = ANY (s.allowed_origins)
+$$;
+
+-- The thread shows a rejected comment as "removed" while approved replies hang from it:
+-- its top-level ones are read in the thread's order, beside the approved ones.
+CREATE INDEX IF NOT EXISTS comments_removed_idx
+    ON comments (site_id, article_id, created_at, id) WHERE status = 'rejected';
