@@ -61,6 +61,8 @@ UPSERT_ARTICLE_OVERRIDE: Final[TextClause] = text(
 #   article_known  an article created without a url or title takes the first one a later
 #                  comment gives; the WHERE locks the row only while something is missing.
 #                  (The web layer passes a url only when it is on one of the site's origins.)
+#   answered       marks the parent as answered, for the thread's removed comments; only
+#                  its first reply takes the row lock
 INSERT_COMMENT: Final[TextClause] = text(
     """
     WITH ok AS (
@@ -94,6 +96,11 @@ INSERT_COMMENT: Final[TextClause] = text(
         WHERE site_id = :site_id AND id = :article_id
           AND ((url IS NULL AND CAST(:article_url AS text) IS NOT NULL)
                OR (title IS NULL AND CAST(:article_title AS text) IS NOT NULL))
+          AND EXISTS (SELECT 1 FROM ok WHERE parent_ok AND fresh)
+    ),
+    answered AS (
+        UPDATE comments SET answered = true
+        WHERE id = :parent_id AND NOT answered
           AND EXISTS (SELECT 1 FROM ok WHERE parent_ok AND fresh)
     ),
     comment AS (
@@ -204,8 +211,9 @@ GET_COMMENT_FOR_AUTHOR: Final[TextClause] = text(
 #
 # A page of top-level comments, oldest first (keyset on created_at, id):
 #   approved  the thread's partial index, in order
-#   removed   rejected ones (their own partial index) from which an approved reply is
-#             reached through rejected comments only, within the thread's depth
+#   removed   rejected ones that were answered (their own partial index) from which an
+#             approved reply is reached through rejected comments only, within the
+#             thread's depth
 # Each half is ordered and limited, so the merge reads no more than a page of each.
 THREAD_PAGE: Final[TextClause] = text(
     """
@@ -222,19 +230,20 @@ THREAD_PAGE: Final[TextClause] = text(
         (SELECT r.id, r.parent_id, r.author_name, r.body, r.created_at, r.status
          FROM comments r
          WHERE r.site_id = :site_id AND r.article_id = :article_id AND r.status = 'rejected'
-           AND r.parent_id IS NULL
+           AND r.answered AND r.parent_id IS NULL
            AND (CAST(:after_ts AS timestamptz) IS NULL
                 OR (r.created_at, r.id)
                    > (CAST(:after_ts AS timestamptz), CAST(:after_id AS uuid)))
            AND EXISTS (
                WITH RECURSIVE below AS (
                    SELECT k.id, k.status, 1 AS depth FROM comments k
-                   WHERE k.parent_id = r.id AND k.status IN ('approved', 'rejected')
+                   WHERE k.parent_id = r.id
+                     AND (k.status = 'approved' OR (k.status = 'rejected' AND k.answered))
                    UNION ALL
                    SELECT k.id, k.status, b.depth + 1
                    FROM comments k JOIN below b ON k.parent_id = b.id
-                   WHERE b.status = 'rejected' AND k.status IN ('approved', 'rejected')
-                     AND b.depth < :max_depth
+                   WHERE b.status = 'rejected' AND b.depth < :max_depth
+                     AND (k.status = 'approved' OR (k.status = 'rejected' AND k.answered))
                )
                SELECT 1 FROM below WHERE status = 'approved'
            )
@@ -246,8 +255,8 @@ THREAD_PAGE: Final[TextClause] = text(
     """
 )
 
-# The replies below the page's comments: approved ones, and rejected ones that something
-# decided hangs from (a rejected comment with no replies is never shown, so it is not read).
+# The replies below the page's comments: approved ones, and rejected ones that were
+# answered (a rejected comment with no replies is never shown, so it is not read).
 # Pending and held comments stop the walk: their replies wait. The store drops a removed
 # comment with nothing shown below it.
 THREAD_REPLIES: Final[TextClause] = text(
@@ -256,18 +265,12 @@ THREAD_REPLIES: Final[TextClause] = text(
         SELECT c.id, c.parent_id, c.author_name, c.body, c.created_at, c.status, 1 AS depth
         FROM comments c
         WHERE c.parent_id = ANY(CAST(:roots AS uuid[]))
-          AND (c.status = 'approved'
-               OR (c.status = 'rejected' AND EXISTS (
-                   SELECT 1 FROM comments k
-                   WHERE k.parent_id = c.id AND k.status IN ('approved', 'rejected'))))
+          AND (c.status = 'approved' OR (c.status = 'rejected' AND c.answered))
         UNION ALL
         SELECT c.id, c.parent_id, c.author_name, c.body, c.created_at, c.status, t.depth + 1
         FROM comments c JOIN tree t ON c.parent_id = t.id
         WHERE t.depth < :max_depth
-          AND (c.status = 'approved'
-               OR (c.status = 'rejected' AND EXISTS (
-                   SELECT 1 FROM comments k
-                   WHERE k.parent_id = c.id AND k.status IN ('approved', 'rejected'))))
+          AND (c.status = 'approved' OR (c.status = 'rejected' AND c.answered))
     )
     SELECT id, parent_id, author_name, body, created_at, status FROM tree
     ORDER BY created_at, id

@@ -9,6 +9,7 @@ import asyncpg
 from aiohttp.test_utils import TestClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from service.db import apply_schema
 from service.settings import Settings
 from service.worker import ScoringWorker
 from tests.conftest import SiteFactory
@@ -211,6 +212,28 @@ async def test_thread__pages_through_removed_top_level_comments_in_order(
         (a2["id"], False, []),
         (a3["id"], False, []),
     ]
+
+
+async def test_schema__marks_the_comments_answered_before_it_kept_count(
+    client: Client,
+    make_site: SiteFactory,
+    auth: dict[str, str],
+    settings: Settings,
+    engine: AsyncEngine,
+) -> None:
+    await make_site()
+    parent = await _post(client, "Answered before the upgrade.")
+    reply = await _post(client, "The answer.", parent=parent["id"])
+    await _score_all(settings, engine)
+    await _decide(client, auth, parent["id"], "reject")
+    # A database from before: no comment marked answered, and the schema not yet applied.
+    await _sql(settings, "UPDATE comments SET answered = false")
+    await _sql(settings, "UPDATE replyguard_schema SET checksum = NULL")
+    assert (await (await client.get(COMMENTS)).json())["items"] == []
+
+    await apply_schema(engine)
+    thread = await (await client.get(COMMENTS)).json()
+    assert _shape(thread["items"]) == [(parent["id"], True, [(reply["id"], False, [])])]
 
 
 # --- reposts ---------------------------------------------------------------------------
