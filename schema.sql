@@ -18,7 +18,8 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 INSERT INTO schema_migrations (version, name) VALUES
     (1, 'initial'),
     (2, 'webhook_retention'),
-    (3, 'staff_audit')
+    (3, 'staff_audit'),
+    (4, 'readers')
 ON CONFLICT (version) DO NOTHING;
 
 -- The release before migrations kept its schema's version and checksum here; a database
@@ -434,3 +435,26 @@ CREATE TABLE IF NOT EXISTS staff_audit (
     created_at  timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX IF NOT EXISTS staff_audit_target_idx ON staff_audit (target, id);
+
+-- --- issue 9, readers: trusted article links, removed comments in the thread ----------------
+
+-- An article's url as moderators and staff may see it: the url while its origin
+-- (scheme://host[:port], lower-cased) is one of its site's allowed_origins, else null. The
+-- web layer stores only such urls; this also hides a link stored before that check, or on
+-- an origin the site has since dropped. (service.validation.url_origin is the same test.)
+CREATE OR REPLACE FUNCTION replyguard_article_link(url text, site text) RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT url FROM sites s
+    WHERE s.id = site
+      AND lower(substring(url FROM '^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*')) = ANY (s.allowed_origins)
+$$;
+
+-- The thread shows a rejected comment as "removed" while approved replies hang from it.
+-- answered: some reply names this comment as its parent (set by the reply's insert, never
+-- unset), so the thread looks for removed comments only among the few rejected comments
+-- that were answered, not among every rejected one (spam is rarely answered). Migration
+-- 0004 fills it in on a database that already holds replies.
+ALTER TABLE comments ADD COLUMN IF NOT EXISTS answered boolean NOT NULL DEFAULT false;
+CREATE INDEX IF NOT EXISTS comments_removed_idx
+    ON comments (site_id, article_id, created_at, id)
+    WHERE status = 'rejected' AND answered AND parent_id IS NULL;

@@ -24,7 +24,14 @@ from moderation.errors import FieldError
 from service import keys
 from service.errors import Forbidden, InvalidInput, NotFound, RateLimited, Unauthenticated
 from service.ratelimit import IPAddress, client_address, client_network
-from service.stores import NewComment, Principal, QueueOrder, Site, ThreadItem
+from service.stores import (
+    AuthorsComment,
+    NewComment,
+    Principal,
+    QueueOrder,
+    Site,
+    ThreadItem,
+)
 from service.validation import (
     ARTICLE_ID,
     SLUG,
@@ -34,6 +41,7 @@ from service.validation import (
     query_choice,
     query_int,
     read_json_object,
+    url_origin,
 )
 from service.wording import plural
 
@@ -157,10 +165,34 @@ def _thread_json(item: ThreadItem) -> dict[str, Any]:
     return {
         "id": str(item.id),
         "parent_id": str(item.parent_id) if item.parent_id else None,
-        "author_name": item.author_name,
-        "body": item.body,
+        "removed": item.removed,
+        "author_name": None if item.removed else item.author_name,
+        "body": None if item.removed else item.body,
         "created_at": _iso(item.created_at),
         "replies": [_thread_json(r) for r in item.replies],
+    }
+
+
+def _authors_json(mine: AuthorsComment) -> dict[str, Any]:
+    """The author's view: the status, and whether readers can see the comment yet."""
+    comment = mine.comment
+    waiting_for = None
+    if comment.status in ("pending", "held"):
+        waiting_for = "moderation"
+    elif comment.status == "approved" and mine.parent_waiting:
+        waiting_for = "parent"
+    return {
+        "id": str(comment.id),
+        "status": comment.status,
+        "visible": comment.status == "approved" and not mine.parent_waiting,
+        "waiting_for": waiting_for,
+        "body": comment.body,
+        "author_name": comment.author_name,
+        "parent_id": str(comment.parent_id) if comment.parent_id else None,
+        "site_id": comment.site_id,
+        "article_id": comment.article_id,
+        "created_at": _iso(comment.created_at),
+        "status_changed_at": _iso(comment.status_changed_at),
     }
 
 
@@ -209,7 +241,7 @@ async def post_comment(request: web.Request) -> web.Response:
         author_name=author_name or "",
         author_email=f.email("author_email"),
         parent_id=cast(Any, f.uuid("parent_id")),
-        article_url=f.url("article_url"),
+        article_url=_on_site(f.url("article_url"), site),
         article_title=f.text("article_title", max_chars=300),
     )
     idempotency_key = request.headers.get("Idempotency-Key")
@@ -249,6 +281,14 @@ async def post_comment(request: web.Request) -> web.Response:
     response.headers["Location"] = f"/v1/comments/{submitted.id}"
     _cors(request, response, site)
     return response
+
+
+def _on_site(url: str | None, site: Site) -> str | None:
+    """The article's url, kept only on one of the site's own origins: moderators follow it,
+    so a reader may not choose where it leads."""
+    if url is None or url_origin(url) not in site.allowed_origins:
+        return None
+    return url
 
 
 def _client(request: web.Request) -> IPAddress | None:
@@ -334,21 +374,9 @@ async def get_comment(request: web.Request) -> web.Response:
         )
     store = request.app[keys.COMMENTS]
     if token.startswith("rga_"):
-        comment = await store.get_for_author(comment_id, token)
-        response = _private(
-            {
-                "id": str(comment.id),
-                "status": comment.status,
-                "body": comment.body,
-                "author_name": comment.author_name,
-                "parent_id": str(comment.parent_id) if comment.parent_id else None,
-                "site_id": comment.site_id,
-                "article_id": comment.article_id,
-                "created_at": _iso(comment.created_at),
-                "status_changed_at": _iso(comment.status_changed_at),
-            }
-        )
-        _cors(request, response, await _site(request, comment.site_id))
+        mine = await store.get_for_author(comment_id, token)
+        response = _private(_authors_json(mine))
+        _cors(request, response, await _site(request, mine.comment.site_id))
         return response
     principal = await _principal(request)
     comment = await store.get(comment_id)

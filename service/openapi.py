@@ -166,8 +166,14 @@ SCHEMAS: Final[dict[str, Any]] = {
                 "type": ["string", "null"],
                 "maxLength": 2000,
                 "pattern": f"^{_HTTP}([/?#][^\\s\\u0000-\\u001f\\u007f]*)?$",
+                "description": "kept only when on one of the site's allowed_origins (else "
+                "ignored); moderators and webhooks see it as the article's link",
             },
-            "article_title": _text(300),
+            "article_title": {
+                **_text(300),
+                "description": "kept from the first comment that gives one; shown to "
+                "moderators as plain text, marked as given by a reader",
+            },
         },
         "additionalProperties": False,
     },
@@ -183,13 +189,38 @@ SCHEMAS: Final[dict[str, Any]] = {
     },
     "ThreadItem": {
         "type": "object",
+        "description": "An approved comment, or (removed: true) a rejected one kept in place, "
+        "without name or words, for the approved replies below it. Replies below a pending "
+        "or held comment wait until it is decided.",
         "properties": {
             "id": {"type": "string", "format": "uuid"},
             "parent_id": {"type": ["string", "null"]},
-            "author_name": {"type": "string"},
-            "body": {"type": "string"},
+            "removed": {"type": "boolean"},
+            "author_name": {"type": ["string", "null"]},
+            "body": {"type": ["string", "null"]},
             "created_at": {"type": "string", "format": "date-time"},
             "replies": {"type": "array", "items": _ref("ThreadItem")},
+        },
+    },
+    "AuthorsComment": {
+        "type": "object",
+        "description": "A comment as its author sees it (with the author_token).",
+        "required": ["id", "status", "visible", "waiting_for"],
+        "properties": {
+            "id": {"type": "string", "format": "uuid"},
+            "status": {"enum": list(STATUSES)},
+            "visible": {
+                "type": "boolean",
+                "description": "readers see it in the thread now",
+            },
+            "waiting_for": {
+                "enum": ["moderation", "parent", None],
+                "description": "moderation: it is pending or held; parent: it is approved, "
+                "and shown once the comment it replies to (or one above that) is decided",
+            },
+            "body": {"type": "string"},
+            "author_name": {"type": "string"},
+            "parent_id": {"type": ["string", "null"]},
         },
     },
     "Comment": {
@@ -842,7 +873,10 @@ PATHS: Final[dict[str, Any]] = {
             "summary": "A comment: its status for its author (author_token), all of it "
             "for a moderator of its site.",
             "security": [{"bearer": []}, {"authorToken": []}],
-            "responses": {"200": _json(_ref("Comment")), **_errors(401, 404, 503)},
+            "responses": {
+                "200": _json({"oneOf": [_ref("Comment"), _ref("AuthorsComment")]}),
+                **_errors(401, 404, 503),
+            },
         },
         "options": {
             "summary": "CORS preflight.",
@@ -1009,8 +1043,8 @@ SPEC: Final[dict[str, Any]] = {
                 "type": "apiKey",
                 "in": "cookie",
                 "name": "rg_session",
-                "description": "The moderator page's session; every request also sends the "
-                "page's CSRF token as X-CSRF-Token",
+                "description": "The moderator page's session; reads need only the cookie, "
+                "every change also sends the page's CSRF token as X-CSRF-Token",
             },
         },
     },

@@ -478,6 +478,7 @@ async def moderate(request: web.Request) -> web.Response:
       <input type="checkbox" class="select">
       <span class="author"></span>
       <span class="on">on</span> <a class="article" rel="noopener noreferrer"></a>
+      <span class="article-title" hidden></span>
       <span class="site"></span>
       <span class="waited"></span>
       <span class="claim" hidden></span>

@@ -56,27 +56,52 @@ UPSERT_ARTICLE_OVERRIDE: Final[TextClause] = text(
 # all is written and no row comes back. ON CONFLICT DO NOTHING takes no row lock, so a hot
 # article does not serialise its comments. (Running it outside a transaction on the bare
 # driver connection was measured slower: 464/s against 877/s through SQLAlchemy.)
+#   duplicate      the same author's same text within the window, newest first: refused,
+#                  and its status says what to tell the author (waiting, or published)
+#   article_known  an article created without a url or title takes the first one a later
+#                  comment gives; the WHERE locks the row only while something is missing.
+#                  (The web layer passes a url only when it is on one of the site's origins.)
+#   answered       marks the parent as answered, for the thread's removed comments; only
+#                  its first reply takes the row lock
 INSERT_COMMENT: Final[TextClause] = text(
     """
     WITH ok AS (
-        SELECT
-            CAST(:parent_id AS uuid) IS NULL OR EXISTS (
-                SELECT 1 FROM comments p
-                WHERE p.id = :parent_id AND p.site_id = :site_id AND p.article_id = :article_id
-            ) AS parent_ok,
-            -- The same author posting the same text again within the window: refused.
-            NOT EXISTS (
-                SELECT 1 FROM comments d
-                WHERE d.site_id = :site_id AND d.author_key = :author_key
-                  AND d.body_hash = :body_hash
-                  AND d.created_at > now() - make_interval(secs => :duplicate_window)
-            ) AS fresh
+        SELECT parent_ok, duplicate_status, duplicate_status IS NULL AS fresh
+        FROM (
+            SELECT
+                CAST(:parent_id AS uuid) IS NULL OR EXISTS (
+                    SELECT 1 FROM comments p
+                    WHERE p.id = :parent_id AND p.site_id = :site_id
+                      AND p.article_id = :article_id
+                ) AS parent_ok,
+                (
+                    SELECT d.status FROM comments d
+                    WHERE d.site_id = :site_id AND d.author_key = :author_key
+                      AND d.body_hash = :body_hash
+                      AND d.created_at > now() - make_interval(secs => :duplicate_window)
+                    ORDER BY d.created_at DESC
+                    LIMIT 1
+                ) AS duplicate_status
+        ) checks
     ),
     article AS (
         INSERT INTO articles (site_id, id, url, title)
         SELECT :site_id, :article_id, :article_url, :article_title FROM ok
         WHERE parent_ok AND fresh
         ON CONFLICT (site_id, id) DO NOTHING
+    ),
+    article_known AS (
+        UPDATE articles
+        SET url = COALESCE(url, :article_url), title = COALESCE(title, :article_title)
+        WHERE site_id = :site_id AND id = :article_id
+          AND ((url IS NULL AND CAST(:article_url AS text) IS NOT NULL)
+               OR (title IS NULL AND CAST(:article_title AS text) IS NOT NULL))
+          AND EXISTS (SELECT 1 FROM ok WHERE parent_ok AND fresh)
+    ),
+    answered AS (
+        UPDATE comments SET answered = true
+        WHERE id = :parent_id AND NOT answered
+          AND EXISTS (SELECT 1 FROM ok WHERE parent_ok AND fresh)
     ),
     comment AS (
         INSERT INTO comments (site_id, article_id, parent_id, body, author_name,
@@ -95,7 +120,7 @@ INSERT_COMMENT: Final[TextClause] = text(
         SELECT id, :site_id, NULL, 'pending', 'system', 'system', 'submitted' FROM comment
     )
     SELECT (SELECT id FROM comment) AS id, (SELECT created_at FROM comment) AS created_at,
-           ok.parent_ok, ok.fresh
+           ok.parent_ok, ok.fresh, ok.duplicate_status
     FROM ok
     """
 )
@@ -133,10 +158,12 @@ SWEEP_IDEMPOTENCY_KEYS: Final[TextClause] = text(
     "DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(secs => :keep)"
 )
 
+# A comment as moderators see it. The article's link only on one of its site's origins
+# (replyguard_article_link); its title is what a reader's page sent, shown as plain text.
 _COMMENT_COLUMNS: Final = """
     c.id, c.site_id, c.article_id, c.parent_id, c.body, c.author_name, c.author_email,
     c.status, c.created_at, c.status_changed_at, c.status_reason, c.scores, c.explanation,
-    a.title AS article_title, a.url AS article_url
+    a.title AS article_title, replyguard_article_link(a.url, a.site_id) AS article_url
 """
 
 GET_COMMENT: Final[TextClause] = text(
@@ -155,43 +182,97 @@ GET_COMMENTS: Final[TextClause] = text(
     """
 )
 
-# The comment with the hash of its author's token, checked in the same round trip.
+# The comment with the hash of its author's token, checked in the same round trip, and
+# whether a comment above it still waits for moderation (pending or held): an approved
+# reply is not shown until then (THREAD_REPLIES).
 GET_COMMENT_FOR_AUTHOR: Final[TextClause] = text(
     f"""
-    SELECT {_COMMENT_COLUMNS}, c.author_token_hash
+    SELECT {_COMMENT_COLUMNS}, c.author_token_hash,
+           EXISTS (
+               WITH RECURSIVE above AS (
+                   SELECT p.id, p.parent_id, p.status, 1 AS depth
+                   FROM comments p WHERE p.id = c.parent_id
+                   UNION ALL
+                   SELECT p.id, p.parent_id, p.status, u.depth + 1
+                   FROM comments p JOIN above u ON p.id = u.parent_id
+                   WHERE u.depth < :max_depth
+               )
+               SELECT 1 FROM above WHERE status IN ('pending', 'held')
+           ) AS parent_waiting
     FROM comments c JOIN articles a ON a.site_id = c.site_id AND a.id = c.article_id
     WHERE c.id = :comment_id
     """
 )
 
-# Top-level approved comments of an article, a page at a time (keyset on created_at, id).
+# The public thread. A comment is shown when it is approved and nothing above it waits for
+# moderation; a rejected comment is shown as "removed" (no name, no words) while a shown
+# reply hangs from it, so the conversation below it keeps its place. A pending or held
+# comment hides its replies until it is decided.
+#
+# A page of top-level comments, oldest first (keyset on created_at, id):
+#   approved  the thread's partial index, in order
+#   removed   rejected ones that were answered (their own partial index) from which an
+#             approved reply is reached through rejected comments only, within the
+#             thread's depth
+# Each half is ordered and limited, so the merge reads no more than a page of each.
 THREAD_PAGE: Final[TextClause] = text(
     """
-    SELECT id, parent_id, author_name, body, created_at
-    FROM comments
-    WHERE site_id = :site_id AND article_id = :article_id AND status = 'approved'
-      AND parent_id IS NULL
-      AND (CAST(:after_ts AS timestamptz) IS NULL
-           OR (created_at, id) > (CAST(:after_ts AS timestamptz), CAST(:after_id AS uuid)))
+    SELECT id, parent_id, author_name, body, created_at, status FROM (
+        (SELECT id, parent_id, author_name, body, created_at, status
+         FROM comments
+         WHERE site_id = :site_id AND article_id = :article_id AND status = 'approved'
+           AND parent_id IS NULL
+           AND (CAST(:after_ts AS timestamptz) IS NULL
+                OR (created_at, id) > (CAST(:after_ts AS timestamptz), CAST(:after_id AS uuid)))
+         ORDER BY created_at, id
+         LIMIT :limit)
+        UNION ALL
+        (SELECT r.id, r.parent_id, r.author_name, r.body, r.created_at, r.status
+         FROM comments r
+         WHERE r.site_id = :site_id AND r.article_id = :article_id AND r.status = 'rejected'
+           AND r.answered AND r.parent_id IS NULL
+           AND (CAST(:after_ts AS timestamptz) IS NULL
+                OR (r.created_at, r.id)
+                   > (CAST(:after_ts AS timestamptz), CAST(:after_id AS uuid)))
+           AND EXISTS (
+               WITH RECURSIVE below AS (
+                   SELECT k.id, k.status, 1 AS depth FROM comments k
+                   WHERE k.parent_id = r.id
+                     AND (k.status = 'approved' OR (k.status = 'rejected' AND k.answered))
+                   UNION ALL
+                   SELECT k.id, k.status, b.depth + 1
+                   FROM comments k JOIN below b ON k.parent_id = b.id
+                   WHERE b.status = 'rejected' AND b.depth < :max_depth
+                     AND (k.status = 'approved' OR (k.status = 'rejected' AND k.answered))
+               )
+               SELECT 1 FROM below WHERE status = 'approved'
+           )
+         ORDER BY r.created_at, r.id
+         LIMIT :limit)
+    ) page
     ORDER BY created_at, id
     LIMIT :limit
     """
 )
 
-# Every approved reply below the page's comments. A reply whose parent is not approved is
-# not shown: readers cannot see what it answers.
+# The replies below the page's comments: approved ones, and rejected ones that were
+# answered (a rejected comment with no replies is never shown, so it is not read).
+# Pending and held comments stop the walk: their replies wait. The store drops a removed
+# comment with nothing shown below it.
 THREAD_REPLIES: Final[TextClause] = text(
     """
     WITH RECURSIVE tree AS (
-        SELECT id, parent_id, author_name, body, created_at, 1 AS depth
-        FROM comments
-        WHERE parent_id = ANY(CAST(:roots AS uuid[])) AND status = 'approved'
+        SELECT c.id, c.parent_id, c.author_name, c.body, c.created_at, c.status, 1 AS depth
+        FROM comments c
+        WHERE c.parent_id = ANY(CAST(:roots AS uuid[]))
+          AND (c.status = 'approved' OR (c.status = 'rejected' AND c.answered))
         UNION ALL
-        SELECT c.id, c.parent_id, c.author_name, c.body, c.created_at, t.depth + 1
+        SELECT c.id, c.parent_id, c.author_name, c.body, c.created_at, c.status, t.depth + 1
         FROM comments c JOIN tree t ON c.parent_id = t.id
-        WHERE c.status = 'approved' AND t.depth < :max_depth
+        WHERE t.depth < :max_depth
+          AND (c.status = 'approved' OR (c.status = 'rejected' AND c.answered))
     )
-    SELECT id, parent_id, author_name, body, created_at FROM tree
+    SELECT id, parent_id, author_name, body, created_at, status FROM tree
     ORDER BY created_at, id
     LIMIT :limit
     """

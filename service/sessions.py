@@ -3,10 +3,14 @@ page drive the JSON API with its cookie.
 
 A request under ``/v1/`` that carries the session cookie and no ``Authorization`` header:
 
-- with the page's ``X-CSRF-Token``: the session is checked (401 when it has ended, 403 when
-  the token is wrong) and the API sees the signed-in person (``service.accounts``);
-- without it: a read passes on unauthenticated; a write is refused with 403, except the
-  public endpoints a reader uses (a moderator may comment on ``/demo`` like anyone).
+- a read (GET, HEAD, OPTIONS) needs only the cookie: it changes nothing, and other sites
+  cannot read its answer (the cookie is SameSite=Lax and no CORS answer allows
+  credentials), so the API sees the signed-in person; an ended session passes on
+  unauthenticated, as if there were no cookie;
+- a change needs the page's ``X-CSRF-Token`` as well: with it the session is checked (401
+  when it has ended, 403 when the token is wrong) and the API sees the signed-in person
+  (``service.accounts``); without it the change is refused with 403, except the public
+  endpoints a reader uses (a moderator may comment on ``/demo`` like anyone).
 
 The cookie is HttpOnly and SameSite=Lax, Secure over https. HTML forms carry the same
 token in a hidden field; the sign-in form, before any session exists, uses a
@@ -128,8 +132,9 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
     ):
         return await handler(request)
     submitted = request.headers.get(CSRF_HEADER)
-    if submitted is None:
-        if request.method in SAFE_METHODS or _route(request) in PUBLIC_WRITES:
+    read = request.method in SAFE_METHODS
+    if submitted is None and not read:
+        if _route(request) in PUBLIC_WRITES:
             return await handler(request)
         raise Forbidden(
             f"A signed-in page must send its CSRF token ({CSRF_HEADER}) with every change."
@@ -137,8 +142,12 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
     background = request.headers.get(BACKGROUND_HEADER) == "1"
     session = await request.app[keys.AUTH].resolve(secret, touch=not background)
     if session is None:
+        if submitted is None:
+            return await handler(request)
         raise Unauthenticated("Your session has ended; sign in again.")
-    if not secrets.compare_digest(submitted.encode(), csrf_token(secret).encode()):
+    if submitted is not None and not secrets.compare_digest(
+        submitted.encode(), csrf_token(secret).encode()
+    ):
         raise Forbidden("The CSRF token does not match this session; reload the page.")
     request[SESSION] = session
     headers = request.headers.copy()

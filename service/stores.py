@@ -38,6 +38,8 @@ from service.db import sqlstate
 from service.errors import Conflict, InvalidInput, NotFound
 
 T = TypeVar("T")
+#: Replies nest this deep in the public thread; deeper ones are not shown.
+THREAD_MAX_DEPTH = 20
 Role = Literal["moderator", "admin"]
 QueueOrder = Literal["oldest", "score"]
 
@@ -90,6 +92,17 @@ class ThreadItem:
     body: str
     created_at: datetime
     replies: list[ThreadItem] = field(default_factory=list)
+    #: A rejected comment kept in place for the replies below it: no name, no words.
+    removed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorsComment:
+    """A comment as its author may see it."""
+
+    comment: Comment
+    #: A comment above it still waits for moderation: an approved reply is not shown yet.
+    parent_waiting: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +166,16 @@ class ScoredComment:
     decision: Decision
 
 
+#: What an author who posts the same text again is told, by what became of the first post.
+_DUPLICATE_MESSAGES: dict[Status, str] = {
+    "pending": "You posted the same comment a moment ago; it is waiting for moderation.",
+    "held": "You posted the same comment a moment ago; it is waiting for moderation.",
+    "approved": "You posted the same comment a moment ago, and it is already published.",
+    "rejected": "You posted the same comment a moment ago, and it was not published; "
+    "posting it again will not change that.",
+}
+
+
 def hash_token(token: str) -> bytes:
     return hashlib.sha256(token.encode("utf-8")).digest()
 
@@ -180,6 +203,30 @@ def _comment(row: Row[Any]) -> Comment:
         article_title=m["article_title"],
         article_url=m["article_url"],
     )
+
+
+def _thread_item(row: Row[Any]) -> ThreadItem:
+    """A thread row; a rejected one keeps its place but none of its author's name or words."""
+    removed = row.status != "approved"
+    return ThreadItem(
+        id=CommentId(row.id),
+        parent_id=CommentId(row.parent_id) if row.parent_id else None,
+        author_name="" if removed else row.author_name,
+        body="" if removed else row.body,
+        created_at=row.created_at,
+        removed=removed,
+    )
+
+
+def _without_empty_removed(items: list[ThreadItem]) -> list[ThreadItem]:
+    """Drop removed comments below which nothing is shown (their replies were rejected
+    too, or lie past the thread's depth)."""
+    kept = []
+    for item in items:
+        item.replies[:] = _without_empty_removed(item.replies)
+        if not item.removed or item.replies:
+            kept.append(item)
+    return kept
 
 
 def _site(row: Row[Any]) -> Site:
@@ -333,10 +380,7 @@ class CommentStore:
             if not row.parent_ok:
                 raise InvalidInput([FieldError("parent_id", "is not a comment of this article")])
             if not row.fresh:
-                raise Conflict(
-                    "You posted the same comment a moment ago; it is already waiting for "
-                    "moderation."
-                )
+                raise Conflict(_DUPLICATE_MESSAGES[row.duplicate_status])
             submitted = Submitted(CommentId(row.id), row.created_at, token)
             if idempotency_key is not None:
                 answer = {
@@ -366,20 +410,27 @@ class CommentStore:
             rows = (await conn.execute(q.GET_COMMENTS, {"comment_ids": ids})).all()
         return {r.id: _comment(r) for r in rows}
 
-    async def get_for_author(self, comment_id: UUID, author_token: str) -> Comment:
+    async def get_for_author(self, comment_id: UUID, author_token: str) -> AuthorsComment:
         """The comment, if ``author_token`` is the one given at submission; else NotFound."""
         async with self._engine.connect() as conn:
-            row = (await conn.execute(q.GET_COMMENT_FOR_AUTHOR, {"comment_id": comment_id})).first()
+            row = (
+                await conn.execute(
+                    q.GET_COMMENT_FOR_AUTHOR,
+                    {"comment_id": comment_id, "max_depth": THREAD_MAX_DEPTH},
+                )
+            ).first()
         if row is None or not secrets.compare_digest(
             bytes(row.author_token_hash), hash_token(author_token)
         ):
             raise NotFound("No such comment.")
-        return _comment(row)
+        return AuthorsComment(_comment(row), bool(row.parent_waiting))
 
     async def thread(
         self, site_id: str, article_id: str, *, cursor: str | None, limit: int
     ) -> Page[ThreadItem]:
-        """Approved top-level comments, oldest first, each with its approved replies nested."""
+        """Top-level comments, oldest first, each with its replies nested: the approved
+        ones, and rejected ones as ``removed`` placeholders while shown replies hang from
+        them. Replies below a pending or held comment wait until it is decided."""
         after_ts: datetime | None = None
         after_id: UUID | None = None
         if cursor:
@@ -395,6 +446,7 @@ class CommentStore:
                         "after_ts": after_ts,
                         "after_id": after_id,
                         "limit": limit + 1,
+                        "max_depth": THREAD_MAX_DEPTH,
                     },
                 )
             ).all()
@@ -403,20 +455,19 @@ class CommentStore:
                 (
                     await conn.execute(
                         q.THREAD_REPLIES,
-                        {"roots": [r.id for r in roots], "max_depth": 20, "limit": 5000},
+                        {
+                            "roots": [r.id for r in roots],
+                            "max_depth": THREAD_MAX_DEPTH,
+                            "limit": 5000,
+                        },
                     )
                 ).all()
                 if roots
                 else []
             )
-        items = {
-            r.id: ThreadItem(CommentId(r.id), None, r.author_name, r.body, r.created_at)
-            for r in roots
-        }
+        items = {r.id: _thread_item(r) for r in roots}
         for r in replies:
-            item = ThreadItem(
-                CommentId(r.id), CommentId(r.parent_id), r.author_name, r.body, r.created_at
-            )
+            item = _thread_item(r)
             items[r.id] = item
             parent = items.get(r.parent_id)
             if parent is not None:
@@ -425,7 +476,7 @@ class CommentStore:
         if len(rows) > limit:
             last = roots[-1]
             next_cursor = encode_cursor(last.created_at.isoformat(), str(last.id))
-        return Page([items[r.id] for r in roots], next_cursor)
+        return Page(_without_empty_removed([items[r.id] for r in roots]), next_cursor)
 
     async def queue(
         self,

@@ -273,6 +273,19 @@ def is_origin(value: str) -> bool:
     )
 
 
+def url_origin(value: str) -> str | None:
+    """``scheme://host[:port]`` of an http(s) URL, lower-cased, to compare with a site's
+    ``allowed_origins``; None for anything else. A user name or password (``user@``) stays
+    in the host part, so such a URL matches no origin, as in ``replyguard_article_link``."""
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return None
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
 def query_int(request: web.Request, key: str, *, default: int, low: int, high: int) -> int:
     raw = request.query.get(key)
     if raw is None or raw == "":

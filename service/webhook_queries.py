@@ -181,12 +181,13 @@ DELIVERY_STATS: Final[TextClause] = text(
 #   FOR UPDATE OF o SKIP LOCKED  two deliverers take different rows; the comment side of
 #                                the outer join cannot (and need not) be locked
 #   LEFT JOIN                    an event whose comment is gone is still sent, with its id
+#   replyguard_article_link      the article's link only on one of the site's origins
 CLAIM_OUTBOX: Final[TextClause] = text(
     """
     SELECT o.id, o.event_type, o.site_id, o.comment_id, o.payload, o.created_at,
            c.article_id, c.parent_id, c.author_name, c.body, c.status, c.scores,
            c.explanation, c.created_at AS comment_created_at,
-           a.title AS article_title, a.url AS article_url
+           a.title AS article_title, replyguard_article_link(a.url, a.site_id) AS article_url
     FROM outbox o
     LEFT JOIN comments c ON c.id = o.comment_id
     LEFT JOIN articles a ON a.site_id = c.site_id AND a.id = c.article_id

@@ -22,6 +22,8 @@ time { color: #5b6475; font-size: 0.85em; margin-left: 0.5em; }
 .badge { display: inline-block; margin-left: 0.5em; font-size: 0.8em; padding: 0 0.45em; border-radius: 3px; background: #b26a00; color: #fff; }
 .badge.published { background: #1b7a43; }
 .badge.refused { background: #b3261e; }
+.badge.waiting { background: #5b6475; }
+.removed > article .text { color: #5b6475; font-style: italic; }
 button { font: inherit; font-size: 0.9em; cursor: pointer; border-radius: 4px; padding: 0.25em 0.7em; border: 1px solid #1f5fbf; background: #fff; color: #1f5fbf; }
 button[type=submit] { background: #1f5fbf; color: #fff; }
 button:disabled { opacity: 0.5; cursor: default; }
@@ -154,7 +156,17 @@ input, textarea { font: inherit; padding: 0.4em; border: 1px solid #9aa3b2; bord
       return el("time", { datetime: iso, text: date.toLocaleString([], { dateStyle: "medium", timeStyle: "short" }) });
     }
 
+    function removedNode(item) {
+      // Rejected, but approved replies hang from it: it keeps its place, not its words.
+      const body = el("article", { "aria-label": "Removed comment" }, el("p", { class: "text", text: "This comment was removed." }));
+      const li = el("li", { class: "comment removed" }, body, el("ol", { class: "replies" }));
+      li.dataset.id = item.id;
+      shown.set(item.id, li);
+      return li;
+    }
+
     function commentNode(item, own) {
+      if (item.removed) return removedNode(item);
       const badge = own ? el("span", { class: "badge", text: "Awaiting moderation" }) : null;
       const header = el("header", {}, el("span", { class: "name", text: item.author_name }), when(item.created_at));
       if (badge) header.append(badge);
@@ -215,11 +227,17 @@ input, textarea { font: inherit; padding: 0.4em; border: 1px solid #9aa3b2; bord
         addThread(page.items);
         cursor = page.next_cursor;
         more.hidden = !cursor;
-        if (!shown.size) status.textContent = "No comments yet. Be the first.";
-        else if (status.textContent.startsWith("No comments")) status.textContent = "";
+        showEmpty();
       } catch {
         status.textContent = "The comments could not be loaded right now.";
       }
+    }
+
+    // "No comments yet" only above an empty list: the reader's own waiting comment counts.
+    function showEmpty() {
+      const empty = !thread.children.length;
+      if (empty && !status.textContent) status.textContent = "No comments yet. Be the first.";
+      else if (!empty && status.textContent.startsWith("No comments")) status.textContent = "";
     }
 
     more.addEventListener("click", async () => {
@@ -241,6 +259,7 @@ input, textarea { font: inherit; padding: 0.4em; border: 1px solid #9aa3b2; bord
         return;
       }
       place(commentNode(entry, true), entry.parent_id);
+      showEmpty();
       if (entry.published) settle(entry, true);
     }
 
@@ -269,9 +288,20 @@ input, textarea { font: inherit; padding: 0.4em; border: 1px solid #9aa3b2; bord
       dismiss.addEventListener("click", () => {
         node.remove();
         shown.delete(entry.id);
+        showEmpty();
         bodyInput.focus();
       });
       node.querySelector(":scope > article").append(note, dismiss);
+    }
+
+    // An approved reply to a comment still waiting for moderation is shown with it: the
+    // author is told so, and the widget keeps asking.
+    function waitForParent(entry) {
+      const node = shown.get(entry.id);
+      const badge = node && node.querySelector(":scope > article .badge");
+      if (!badge) return;
+      badge.textContent = "Approved: it appears once the comment it answers is moderated";
+      badge.className = "badge waiting";
     }
 
     let delay = pollSeconds;
@@ -289,7 +319,8 @@ input, textarea { font: inherit; padding: 0.4em; border: 1px solid #9aa3b2; bord
           }
           if (!response.ok) continue;
           const answer = await response.json();
-          if (answer.status === "approved") settle(entry, true);
+          if (answer.status === "approved" && answer.waiting_for === "parent") waitForParent(entry);
+          else if (answer.status === "approved") settle(entry, true);
           else if (answer.status === "rejected") settle(entry, false);
         } catch {
           // Offline or the service is away: ask again later.

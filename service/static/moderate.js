@@ -200,8 +200,16 @@
       node.id = `c-${comment.id}`;
       const q = (selector) => node.querySelector(selector);
       q(".author").textContent = comment.author_name;
+      // The article is named by its id, the one name readers cannot choose freely; the
+      // service gives its link only on the site's own origins. The title came from a
+      // reader's page, so it is shown apart, as plain text, and says so.
       const article = q(".article");
-      article.textContent = (comment.article && (comment.article.title || comment.article.id)) || "";
+      article.textContent = (comment.article && comment.article.id) || "";
+      const title = q(".article-title");
+      title.hidden = !(comment.article && comment.article.title);
+      if (!title.hidden) {
+        title.textContent = `“${comment.article.title}” (title sent by a reader's page)`;
+      }
       const href = comment.article && safeHref(comment.article.url);
       if (href) {
         article.href = href;
@@ -536,7 +544,8 @@
           articleSites.set(article.id, article.site_id);
           const option = el("option");
           option.value = article.id;
-          option.label = `${article.title || article.id} · ${article.waiting} waiting`;
+          const title = article.title ? ` “${article.title}” (reader-supplied title)` : "";
+          option.label = `${article.id}${title} · ${article.waiting} waiting`;
           articleList.append(option);
         }
       } catch {

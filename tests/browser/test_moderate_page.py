@@ -348,7 +348,10 @@ async def test_queue__renders_hostile_text_inert(
     await expect(item.locator(".author")).to_have_text(
         "<img src=x onerror=\"window.__pwned='name'\">"
     )
-    await expect(item.locator(".article")).to_have_text('<script>window.__pwned="title"</script>')
+    await expect(item.locator(".article")).to_have_text("budget-2026")
+    await expect(item.locator(".article-title")).to_have_text(
+        '“<script>window.__pwned="title"</script>” (title sent by a reader\'s page)'
+    )
     assert await item.locator("img, script, a[href^='javascript']").count() == 0
     await item.locator(".body").click()
     await asyncio.sleep(0.3)

@@ -229,3 +229,86 @@ async def test_widget__loads_more_of_a_long_thread(
     await expect(page.locator("li.comment").last).to_contain_text("Comment number 22.")
     assert seen.errors == []
     await context.close()
+
+
+async def test_widget__no_empty_note_above_the_readers_own_waiting_comment(
+    browser: Browser,
+    server: TestServer,
+    aiohttp_server: ServerFactory,
+    admin: dict[str, str],
+) -> None:
+    _, host = await _setup(server, aiohttp_server, admin)
+    context, page, seen = await new_page(browser)
+    await _open_article(page, host)
+    empty = page.get_by_text("No comments yet")
+    await expect(empty).to_be_visible()
+    await page.get_by_label("Your name").fill("Ann")
+    await page.get_by_label("Your comment").fill("First to say it: a clear explainer.")
+    await page.get_by_role("button", name="Post comment").click()
+    await expect(page.locator("li.comment.own")).to_contain_text("Awaiting moderation")
+    await expect(empty).to_have_count(0)
+    await page.reload()  # the thread is still empty; the reader's comment is not
+    await expect(page.locator("li.comment.own")).to_contain_text("Awaiting moderation")
+    await expect(empty).to_have_count(0)
+    assert seen.errors == []
+    await context.close()
+
+
+async def test_widget__a_rejected_comment_shows_as_removed_above_its_approved_replies(
+    browser: Browser,
+    server: TestServer,
+    aiohttp_server: ServerFactory,
+    admin: dict[str, str],
+    psettings: Settings,
+    engine: AsyncEngine,
+) -> None:
+    base, host = await _setup(server, aiohttp_server, admin)
+    parent = await _post(server, "Seemed fine, was not.", "Ann", article=ARTICLE)
+    reply = await _post(server, "A calm answer.", "Bo", article=ARTICLE, parent_id=parent)
+    await score_all(psettings, engine)
+    await _decide(base, admin, parent, "reject")
+    context, page, seen = await new_page(browser)
+    await _open_article(page, host)
+    removed = page.locator(f'li.comment.removed[data-id="{parent}"]')
+    await expect(removed.locator(":scope > article")).to_have_text("This comment was removed.")
+    await expect(removed.locator(f'.replies li[data-id="{reply}"]')).to_contain_text(
+        "A calm answer."
+    )
+    assert await removed.locator(":scope > article button").count() == 0
+    await expect(page.get_by_text("Seemed fine")).to_have_count(0)
+    await expect(page.get_by_role("button", name="Reply to Bo")).to_be_visible()
+    assert seen.errors == []
+    await context.close()
+
+
+async def test_widget__an_approved_reply_to_a_held_comment_says_it_waits_for_it(
+    browser: Browser,
+    server: TestServer,
+    aiohttp_server: ServerFactory,
+    admin: dict[str, str],
+    psettings: Settings,
+    engine: AsyncEngine,
+) -> None:
+    base, host = await _setup(server, aiohttp_server, admin)
+    parent = await _post(server, "The figures on page two are wrong.", "Ann", article=ARTICLE)
+    await score_all(psettings, engine)
+    context, page, seen = await new_page(browser)
+    await _open_article(page, host)
+    await page.get_by_role("button", name="Reply to Ann").click()
+    await page.get_by_label("Your name").fill("Cy")
+    await page.get_by_label("Your comment").fill("They are right, see the annex.")
+    await page.get_by_role("button", name="Post comment").click()
+    own = page.locator("li.comment.own")
+    await expect(own.locator(".badge")).to_have_text("Awaiting moderation")
+    # Readers report the parent back to the queue; then the reply is approved.
+    async with aiohttp.ClientSession() as http:
+        r = await http.post(f"{base}/v1/decisions/reopen", json={"ids": [parent]}, headers=admin)
+        assert r.status == 200, await r.text()
+    await score_all(psettings, engine)
+    await expect(own.locator(".badge")).to_have_text(
+        "Approved: it appears once the comment it answers is moderated"
+    )
+    await _decide(base, admin, parent, "approve")
+    await expect(own.locator(".badge")).to_have_text("Published")
+    assert seen.errors == []
+    await context.close()

@@ -265,6 +265,24 @@ async def test_api__a_session_acts_as_its_user_with_the_csrf_token(
     assert audit["items"][-1]["actor"] == {"kind": "moderator", "name": "ann"}
 
 
+async def test_api__a_session_reads_without_the_csrf_token_but_changes_need_it(
+    app_client: Client, psettings: Settings, engine: AsyncEngine, site: str
+) -> None:
+    [cid] = await _held(app_client, psettings, engine, "You idiot, read the budget first.")
+    await make_user(engine, psettings, "ann")
+    await sign_in(app_client, "ann")
+    queue = await app_client.get("/v1/queue")
+    assert queue.status == 200
+    assert [i["id"] for i in (await queue.json())["items"]] == [cid]
+    assert (await app_client.get(f"/v1/comments/{cid}/audit")).status == 200
+    change = await app_client.post(f"/v1/comments/{cid}/decision", json={"action": "approve"})
+    assert change.status == 403
+    assert "X-CSRF-Token" in (await change.json())["detail"]
+    # An ended session reads as no session at all: the API asks for credentials.
+    await _sql(psettings, "UPDATE user_sessions SET expires_at = now() - interval '1 second'")
+    assert (await app_client.get("/v1/queue")).status == 401
+
+
 async def test_api__a_moderator_session_covers_only_its_sites(
     app_client: Client, psettings: Settings, engine: AsyncEngine, site: str
 ) -> None:
