@@ -14,7 +14,7 @@ import math
 import re
 import sys
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final, TypeVar
 from urllib.parse import urlsplit
@@ -101,6 +101,20 @@ def _finite_float(text: str) -> float:
     if not math.isfinite(value):
         raise _Unreadable(f"holds a number too large for a float: {text[:20]}")
     return value
+
+
+@web.middleware
+async def refuse_undecodable_headers(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """A 400 for a header that is not UTF-8. aiohttp keeps such bytes as lone surrogates
+    (``surrogateescape``), which hashing a token or a cookie, or storing a header, cannot
+    encode; no browser sends them."""
+    for name, value in request.headers.items():
+        if _LONE_SURROGATE.search(value):
+            problem = "is not UTF-8 text; send it as ASCII"
+            raise BadRequest([FieldError(name, problem)], f"The {name} header {problem}.")
+    return await handler(request)
 
 
 async def _read_at_most(request: web.Request, limit: int) -> bytes:

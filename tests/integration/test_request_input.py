@@ -150,34 +150,31 @@ def settings(settings: Settings) -> Settings:
     return replace(settings, webhook_allowed_networks="127.0.0.1/32")
 
 
+#: Where a lone surrogate once got through: (method, path, body with %s for the escape).
+SURROGATE_PLACES = [
+    ("POST", COMMENTS, '{"body": "%s", "author_name": "Ann"}'),
+    ("POST", COMMENTS, '{"body": "Hi", "author_name": "%s"}'),
+    ("POST", COMMENTS, '{"body": "Hi", "author_name": "Ann", "article_title": "%s"}'),
+    ("POST", COMMENTS, '{"%s": 1}'),
+    ("PUT", "/v1/sites/daily", '{"name": "%s", "allowed_origins": []}'),
+    ("PUT", "/v1/sites/daily", '{"name": "D", "policy": {"blocked_terms": ["%s"]}}'),
+    ("POST", f"/v1/comments/{NOBODY}/reports", '{"reason": "%s"}'),
+    ("POST", f"/v1/comments/{NOBODY}/decision", '{"action": "reject", "reason": "%s"}'),
+]
+
+
 @pytest.mark.parametrize("escape", ["\\ud800", "\\udfff", "a\\udc80b", "\\ude00\\ud83d"])
-@pytest.mark.parametrize(
-    ("method", "path", "template"),
-    [
-        ("POST", COMMENTS, '{"body": "%s", "author_name": "Ann"}'),
-        ("POST", COMMENTS, '{"body": "Hi", "author_name": "%s"}'),
-        ("POST", COMMENTS, '{"body": "Hi", "author_name": "Ann", "article_title": "%s"}'),
-        ("POST", COMMENTS, '{"%s": 1}'),
-        ("PUT", "/v1/sites/daily", '{"name": "%s", "allowed_origins": []}'),
-        ("PUT", "/v1/sites/daily", '{"name": "D", "policy": {"blocked_terms": ["%s"]}}'),
-        ("POST", f"/v1/comments/{NOBODY}/reports", '{"reason": "%s"}'),
-        ("POST", f"/v1/comments/{NOBODY}/decision", '{"action": "reject", "reason": "%s"}'),
-    ],
-)
 async def test_any_body__lone_surrogate_anywhere_is_400(
-    client: Client,
-    make_site: SiteFactory,
-    auth: dict[str, str],
-    method: str,
-    path: str,
-    template: str,
-    escape: str,
+    client: Client, make_site: SiteFactory, auth: dict[str, str], escape: str
 ) -> None:
     await make_site()
-    response = await client.request(method, path, data=template % escape, headers={**JSON, **auth})
-    status, fields = await _problem(response)
-    assert (status, fields) == (400, ["body"])
-    assert "surrogate" in (await response.json())["errors"][0]["problem"]
+    for method, path, template in SURROGATE_PLACES:
+        response = await client.request(
+            method, path, data=template % escape, headers={**JSON, **auth}
+        )
+        status, fields = await _problem(response)
+        assert (status, fields) == (400, ["body"]), (path, template)
+        assert "surrogate" in (await response.json())["errors"][0]["problem"]
 
 
 async def test_any_body__surrogate_pair_is_one_character_and_accepted(
@@ -211,7 +208,7 @@ async def test_any_body__nan_and_infinity_are_not_json_so_400(
     client: Client, make_site: SiteFactory, constant: str
 ) -> None:
     await make_site()
-    body = '{"body": "Hi", "author_name": "Ann", "article_title": %s}' % constant
+    body = f'{{"body": "Hi", "author_name": "Ann", "article_title": {constant}}}'
     response = await client.post(COMMENTS, data=body, headers=JSON)
     assert await _problem(response) == (400, ["body"])
 
@@ -220,9 +217,9 @@ async def test_any_body__nan_and_infinity_are_not_json_so_400(
     "cursor",
     [
         _cursor("[" * 2000 + "]" * 2000),
-        _cursor('[["2026-01-01T00:00:00+00:00"], "%s"]' % NOBODY),
+        _cursor(f'[["2026-01-01T00:00:00+00:00"], "{NOBODY}"]'),
         _cursor('["2026-01-01T00:00:00+00:00", 5]'),
-        _cursor('["2026-01-01T00:00:00+00:00", "%s", 1]' % NOBODY),
+        _cursor(f'["2026-01-01T00:00:00+00:00", "{NOBODY}", 1]'),
         _cursor(b"\xff\xfe"),
         "\u00e9t\u00e9",
         "x" * 5000,
@@ -303,3 +300,44 @@ async def test_times__far_but_holdable_times_are_accepted(
         "/v1/changes", params={"since": "0002-01-01T00:00:00-14:00"}, headers=auth
     )
     assert response.status == 200, await response.text()
+
+
+async def _raw_request(client: Client, head: bytes) -> tuple[int, dict[str, Any]]:
+    """Send bytes no HTTP client library would (headers that are not UTF-8)."""
+    url = client.make_url("")
+    assert url.host is not None and url.port is not None
+    reader, writer = await asyncio.open_connection(url.host, url.port)
+    try:
+        writer.write(head)
+        await writer.drain()
+        answer = await reader.read()
+    finally:
+        writer.close()
+        await writer.wait_closed()
+    status_line, _, rest = answer.partition(b"\r\n")
+    body = rest.partition(b"\r\n\r\n")[2]
+    return int(status_line.split()[1]), json.loads(body)
+
+
+@pytest.mark.parametrize(
+    ("path", "header"),
+    [
+        (b"/v1/queue", b"Authorization: Bearer \xff\xfe"),
+        (b"/moderate", b"Cookie: rg_session=\xff\xfe"),
+        (b"/v1/queue", b"Cookie: rg_session=abc\xe9"),
+        (b"/healthz", b"X-Forwarded-For: \xc3"),
+    ],
+)
+async def test_any_request__header_that_is_not_utf8_is_400_naming_it(
+    client: Client, path: bytes, header: bytes
+) -> None:
+    head = b"GET %s HTTP/1.1\r\nHost: x\r\n%s\r\nConnection: close\r\n\r\n" % (path, header)
+    status, problem = await _raw_request(client, head)
+    name = header.partition(b":")[0].decode()
+    assert (status, [e["field"] for e in problem["errors"]]) == (400, [name])
+
+
+async def test_any_request__utf8_header_is_read_as_before(client: Client) -> None:
+    head = "GET /v1/queue HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer caf\u00e9\r\n"
+    status, _ = await _raw_request(client, (head + "Connection: close\r\n\r\n").encode())
+    assert status == 401
