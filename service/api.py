@@ -595,18 +595,7 @@ async def put_article_policy(request: web.Request) -> web.Response:
             site.policy.with_override(override)
         except InvalidInput as error:
             f.errors.extend(error.errors)
-    until_raw = f.text("until", max_chars=40)
-    until = None
-    blank = f.raw("until")
-    if isinstance(blank, str) and not blank.strip():
-        f.problem("until", "must be an ISO 8601 time with a UTC offset, or null")
-    if until_raw is not None:
-        try:
-            until = datetime.fromisoformat(until_raw)
-            if until.tzinfo is None:
-                raise ValueError
-        except ValueError:
-            f.problem("until", "must be an ISO 8601 time with a UTC offset")
+    until = f.time("until")
     f.done()
     version = await request.app[keys.SITES].set_article_override(
         site_id, article_id, override, until

@@ -24,6 +24,7 @@ from service.settings import Settings
 from service.ssrf import UrlGuard, parse_networks
 from service.staff_store import StaffStore
 from service.stores import CommentStore, HealthStore, JobStore, SiteStore
+from service.validation import refuse_undecodable_headers
 from service.webhook_store import WebhookStore
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,7 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> web.
             observe,
             pages.widget_cors,
             problem_middleware,
+            refuse_undecodable_headers,
             sessions.session_middleware,
         ],
         client_max_size=settings.max_request_bytes,

@@ -13,6 +13,7 @@ from aiohttp import web
 from moderation.domain import DETOXIFY_LABELS, STATUSES
 
 _PROBLEM: Final = {"$ref": "#/components/responses/Problem"}
+_TIME_RANGE: Final = "With a UTC offset; from 0001-01-02 to 9999-12-30 in UTC."
 
 
 def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
@@ -265,7 +266,12 @@ SCHEMAS: Final[dict[str, Any]] = {
         "type": "object",
         "properties": {
             "policy_override": {"oneOf": [_ref("Policy"), {"type": "null"}]},
-            "until": {"type": ["string", "null"], "format": "date-time", "maxLength": 40},
+            "until": {
+                "type": ["string", "null"],
+                "format": "date-time",
+                "maxLength": 40,
+                "description": _TIME_RANGE,
+            },
         },
         "additionalProperties": False,
     },
@@ -492,7 +498,13 @@ _WEBHOOK_PATHS: Final[dict[str, Any]] = {
                 {
                     "type": "object",
                     "required": ["since"],
-                    "properties": {"since": {"type": "string", "format": "date-time"}},
+                    "properties": {
+                        "since": {
+                            "type": "string",
+                            "format": "date-time",
+                            "description": _TIME_RANGE,
+                        }
+                    },
                     "additionalProperties": False,
                 }
             ),

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any, Final, cast
 from uuid import UUID
 
@@ -41,6 +41,7 @@ from service.validation import (
     Fields,
     parse_uuid,
     query_choice,
+    query_time,
     read_json_object,
 )
 
@@ -122,15 +123,8 @@ async def changes(request: web.Request) -> web.Response:
     seconds of changes (see ``CHANGES_OVERLAP_SECONDS``), so drop audit ids already seen."""
     principal = await _principal(request)
     site_id = _query_site(request)
-    raw_since = request.query.get("since") or None
-    since: datetime | None = None
-    if raw_since is not None:
-        try:
-            since = datetime.fromisoformat(raw_since)
-        except ValueError:
-            raise InvalidInput([FieldError("since", "must be a time this API gave")]) from None
-        if since.tzinfo is None:
-            raise InvalidInput([FieldError("since", "must be a time this API gave")])
+    since = query_time(request, "since")
+    if since is not None:
         since -= timedelta(seconds=CHANGES_OVERLAP_SECONDS)
     found = await request.app[keys.REVIEW].changes(
         principal, site_id=site_id, since=since, limit=MAX_CHANGES

@@ -6,8 +6,6 @@ parameters, keeps the transaction boundaries and shapes rows into objects.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import json
 import secrets
@@ -34,6 +32,7 @@ from moderation.errors import FieldError
 from moderation.policy import Decision, Policy, max_score
 from service import queries as q
 from service import staff_queries as sq
+from service.cursors import decode_score_cursor, decode_time_cursor, encode_cursor
 from service.db import sqlstate
 from service.errors import Conflict, InvalidInput, NotFound
 
@@ -241,37 +240,6 @@ def _site(row: Row[Any]) -> Site:
     )
 
 
-def encode_cursor(*parts: Any) -> str:
-    raw = json.dumps(parts, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str, arity: int) -> list[Any]:
-    """Parse a cursor we issued; anything else is the caller's error, named as such."""
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        parts = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        parts = None
-    if not isinstance(parts, list) or len(parts) != arity:
-        raise InvalidInput([FieldError("cursor", "is not a cursor this API issued")])
-    return parts
-
-
-def _cursor_uuid(value: Any) -> UUID:
-    try:
-        return UUID(str(value))
-    except ValueError:
-        raise InvalidInput([FieldError("cursor", "is not a cursor this API issued")]) from None
-
-
-def _cursor_time(value: Any) -> datetime:
-    try:
-        return datetime.fromisoformat(str(value))
-    except ValueError:
-        raise InvalidInput([FieldError("cursor", "is not a cursor this API issued")]) from None
-
-
 # --- sites ------------------------------------------------------------------------------
 
 
@@ -434,8 +402,7 @@ class CommentStore:
         after_ts: datetime | None = None
         after_id: UUID | None = None
         if cursor:
-            ts, ident = decode_cursor(cursor, 2)
-            after_ts, after_id = _cursor_time(ts), _cursor_uuid(ident)
+            after_ts, after_id = decode_time_cursor(cursor)
         async with self._engine.connect() as conn:
             rows = (
                 await conn.execute(
@@ -510,16 +477,12 @@ class CommentStore:
             statement = q.QUEUE_PAGE_OLDEST
             params["after_ts"] = params["after_id"] = None
             if cursor:
-                ts, ident = decode_cursor(cursor, 2)
-                params["after_ts"], params["after_id"] = _cursor_time(ts), _cursor_uuid(ident)
+                params["after_ts"], params["after_id"] = decode_time_cursor(cursor)
         else:
             statement = q.QUEUE_PAGE_SCORE
             params["after_key"] = params["after_id"] = None
             if cursor:
-                key, ident = decode_cursor(cursor, 2)
-                if not isinstance(key, int | float):
-                    raise InvalidInput([FieldError("cursor", "is not a cursor this API issued")])
-                params["after_key"], params["after_id"] = float(key), _cursor_uuid(ident)
+                params["after_key"], params["after_id"] = decode_score_cursor(cursor)
         async with self._engine.connect() as conn:
             rows = (await conn.execute(statement, params)).all()
         page = rows[:limit]

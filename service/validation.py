@@ -2,7 +2,9 @@
 
 Handlers read the body with ``read_json_object``, then pull fields with ``Fields``, which
 collects every problem and raises once (``Fields.done``), so a client learns all its
-mistakes in one answer.
+mistakes in one answer. ``read_json_object`` is also the one screen for what JSON can say
+but nothing downstream can hold (NUL, lone surrogates, numbers past float or Python's int
+parsing limit); ``service.times.parse_time`` is the one reader of client-sent times.
 """
 
 from __future__ import annotations
@@ -10,9 +12,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import re
+import sys
 import unicodedata
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any, Final, TypeVar
 from urllib.parse import urlsplit
 from uuid import UUID
@@ -29,6 +34,7 @@ from service.errors import (
     UnsupportedMediaType,
 )
 from service.keys import SETTINGS
+from service.times import TIME_FORMAT, parse_time
 from service.wording import plural
 
 T = TypeVar("T")
@@ -38,6 +44,13 @@ ARTICLE_ID: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,199}$")
 EMAIL: Final = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}$")
 # Control characters other than tab and newlines have no place in a comment.
 _CONTROL: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# JSON's \uXXXX escapes can name half of a surrogate pair alone; Python keeps it in the str,
+# and UTF-8 (PostgreSQL, hashing, the log) cannot encode it.
+_LONE_SURROGATE: Final = re.compile("[\ud800-\udfff]")
+
+
+class _Unreadable(ValueError):
+    """JSON text that parses but holds a value nothing downstream can keep; says which."""
 
 
 async def read_json_object(request: web.Request, max_bytes: int) -> Mapping[str, Any]:
@@ -53,32 +66,12 @@ async def read_json_object(request: web.Request, max_bytes: int) -> Mapping[str,
         raw = await _read_at_most(request, max_bytes + 1)
     if len(raw) > max_bytes:
         raise PayloadTooLarge(f"The body is larger than {max_bytes} bytes.")
-    try:
-        data = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise BadRequest([FieldError("body", "is not UTF-8")], "The body is not UTF-8.") from None
-    except RecursionError:
-        raise BadRequest(
-            [FieldError("body", "is nested too deeply")], "The body is nested too deeply."
-        ) from None
-    except json.JSONDecodeError as error:
-        raise BadRequest(
-            [
-                FieldError(
-                    "body",
-                    f"is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}",
-                )
-            ],
-            "The body is not valid JSON.",
-        ) from None
+    data = _parse_json(raw)
     if not isinstance(data, dict):
         raise BadRequest([FieldError("body", "must be a JSON object")], "Expected a JSON object.")
-    if _holds_nul(data):
-        # PostgreSQL's text and jsonb cannot hold U+0000: refuse it here, for every field.
-        raise BadRequest(
-            [FieldError("body", "must not contain NUL characters (\\u0000)")],
-            "The body contains a NUL character.",
-        )
+    unstorable = _unstorable_text(data)
+    if unstorable is not None:
+        raise BadRequest([FieldError("body", unstorable)], f"The body {unstorable}.")
     return data
 
 
@@ -98,6 +91,56 @@ async def body_deadline(request: web.Request) -> AsyncIterator[None]:
         ) from None
 
 
+def _parse_json(raw: bytes) -> Any:
+    """Parsed JSON, or a 400 naming what is wrong with the text."""
+    try:
+        return json.loads(
+            raw.decode("utf-8"), parse_constant=_refuse_constant, parse_float=_finite_float
+        )
+    except UnicodeDecodeError:
+        raise _bad_body("is not UTF-8") from None
+    except RecursionError:
+        raise _bad_body("is nested too deeply") from None
+    except json.JSONDecodeError as error:
+        where = f"at line {error.lineno} column {error.colno}"
+        raise _bad_body(f"is not valid JSON: {error.msg} {where}") from None
+    except _Unreadable as error:
+        raise _bad_body(str(error)) from None
+    except ValueError:
+        # The one other ValueError json.loads raises: an integer past Python's digit limit.
+        limit = sys.get_int_max_str_digits()
+        raise _bad_body(f"holds a number with more than {limit} digits") from None
+
+
+def _bad_body(problem: str) -> BadRequest:
+    return BadRequest([FieldError("body", problem)], f"The body {problem}.")
+
+
+def _refuse_constant(name: str) -> float:
+    raise _Unreadable(f"is not valid JSON: {name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _Unreadable(f"holds a number too large for a float: {text[:20]}")
+    return value
+
+
+@web.middleware
+async def refuse_undecodable_headers(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """A 400 for a header that is not UTF-8. aiohttp keeps such bytes as lone surrogates
+    (``surrogateescape``), which hashing a token or a cookie, or storing a header, cannot
+    encode; no browser sends them."""
+    for name, value in request.headers.items():
+        if _LONE_SURROGATE.search(value):
+            problem = "is not UTF-8 text; send it as ASCII"
+            raise BadRequest([FieldError(name, problem)], f"The {name} header {problem}.")
+    return await handler(request)
+
+
 async def _read_at_most(request: web.Request, limit: int) -> bytes:
     """Up to ``limit`` bytes of the body. One ``read(n)`` returns only what has arrived so
     far, so a body that comes in several packets (a slow phone) is read in a loop."""
@@ -112,21 +155,27 @@ async def _read_at_most(request: web.Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _holds_nul(data: object) -> bool:
-    """Whether any key or string anywhere in parsed JSON contains U+0000 (no recursion:
-    the nesting depth is the client's choice)."""
+def _unstorable_text(data: object) -> str | None:
+    """What no store can keep in any key or string anywhere in parsed JSON, said as the
+    problem, or None (no recursion: the nesting depth is the client's choice)."""
     stack = [data]
     while stack:
         value = stack.pop()
         if isinstance(value, str):
             if "\x00" in value:
-                return True
+                # PostgreSQL's text and jsonb cannot hold U+0000.
+                return "must not contain NUL characters (\\u0000)"
+            if _LONE_SURROGATE.search(value):
+                return (
+                    "must not contain a lone surrogate escape (\\ud800-\\udfff): send "
+                    "the character itself, or both halves of its surrogate pair"
+                )
         elif isinstance(value, dict):
             stack.extend(value.keys())
             stack.extend(value.values())
         elif isinstance(value, list):
             stack.extend(value)
-    return False
+    return None
 
 
 class Fields:
@@ -232,6 +281,19 @@ class Fields:
             self.errors.extend(error.errors)
             return Policy()
 
+    def time(self, key: str, *, required: bool = False) -> datetime | None:
+        """An ISO 8601 time with a UTC offset (see ``parse_time``); null when not required."""
+        value = self._data.get(key)
+        if value is None:
+            if required:
+                self.problem(key, f"is required: {TIME_FORMAT}")
+            return None
+        try:
+            return parse_time(value)
+        except ValueError as error:
+            self.problem(key, str(error))
+            return None
+
     def raw(self, key: str) -> Any:
         return self._data.get(key)
 
@@ -297,6 +359,17 @@ def query_int(request: web.Request, key: str, *, default: int, low: int, high: i
     if not low <= value <= high:
         raise InvalidInput([FieldError(key, f"must be from {low} to {high}")])
     return value
+
+
+def query_time(request: web.Request, key: str) -> datetime | None:
+    """The query parameter as a time (see ``parse_time``), None when absent or empty."""
+    raw = request.query.get(key)
+    if raw is None or raw == "":
+        return None
+    try:
+        return parse_time(raw)
+    except ValueError as error:
+        raise InvalidInput([FieldError(key, str(error))]) from None
 
 
 def query_choice(

@@ -151,20 +151,6 @@ async def _checked_url(request: web.Request, f: Fields, *, required: bool) -> st
     return url
 
 
-def _since(raw: str | None, f: Fields) -> datetime | None:
-    if raw is None:
-        f.problem("since", "is required: an ISO 8601 time with a UTC offset")
-        return None
-    try:
-        since = datetime.fromisoformat(raw)
-    except ValueError:
-        since = None
-    if since is None or since.tzinfo is None:
-        f.problem("since", "must be an ISO 8601 time with a UTC offset")
-        return None
-    return since
-
-
 # --- endpoints ------------------------------------------------------------------------------
 
 
@@ -313,7 +299,7 @@ async def redeliver_failed(request: web.Request) -> web.Response:
     data = await read_json_object(request, request.app[keys.SETTINGS].max_request_bytes)
     f = Fields(data)
     f.only(("since",))
-    since = _since(f.text("since", max_chars=40), f)
+    since = f.time("since", required=True)
     f.done()
     assert since is not None
     count = await request.app[keys.WEBHOOKS].redeliver_failed(endpoint_id, principal, since)
