@@ -46,8 +46,8 @@ VOLUME ["/data"]
 EXPOSE 8080
 
 # serve and web are healthy while /healthz answers on their public port; worker and deliver
-# while they run (service/healthcheck.py). Readiness (GET /readyz) is on port 8081.
+# while they run (service/cli/healthcheck.py). Readiness (GET /readyz) is on port 8081.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
-    CMD ["python", "-m", "service.healthcheck"]
+    CMD ["python", "-m", "service.cli.healthcheck"]
 ENTRYPOINT ["replyguard"]
 CMD ["serve"]

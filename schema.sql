@@ -1,6 +1,6 @@
--- replyguard's whole current schema: a snapshot of what service/migrations/ add up to.
+-- replyguard's whole current schema: a snapshot of what service/store/migrations/ add up to.
 --
--- Databases in service get here through the numbered migrations (service/migrations/
+-- Databases in service get here through the numbered migrations (service/store/migrations/
 -- NNNN_what.sql, run by `replyguard migrate` and at every start; see service/schema.py).
 -- Tests and benchmarks load this file directly. A change goes in both places: a new
 -- migration, and here (with its row in schema_migrations below); a test checks that the

@@ -67,7 +67,7 @@ class Settings:
     statement_timeout_ms: int = 5000
     worker_stale_after: float = 60.0
 
-    # Abuse (service.ratelimit): per-minute limits per client network (/24, /64), per
+    # Abuse (service.web.ratelimit): per-minute limits per client network (/24, /64), per
     # author and per site, in each web process; proxies whose X-Forwarded-For is believed;
     # how long the same author may not post the same text again; how long idempotency keys
     # are kept.
@@ -78,7 +78,7 @@ class Settings:
     duplicate_window: float = 300.0
     idempotency_keep: float = 86400.0
 
-    # Webhooks (service.webhooks). Allowed networks: comma-separated CIDRs the SSRF guard
+    # Webhooks (service.webhooks.deliverer). Allowed networks: comma-separated CIDRs the SSRF guard
     # lets through (e.g. 127.0.0.1/32 for tests); empty refuses every private address.
     webhook_allowed_networks: str = ""
     webhook_concurrency: int = 32
@@ -94,7 +94,7 @@ class Settings:
     #: after their last attempt (the audit log is kept).
     webhook_retention_days: int = 30
 
-    # The moderator's page (service.pages, service.sessions): sessions end after
+    # The moderator's page (service.web.pages.views, service.web.sessions): sessions end after
     # session_idle seconds without use or session_max after sign-in; cookie_secure is
     # auto (Secure when the request came over https), always or never.
     session_idle: float = 1800.0
@@ -246,7 +246,7 @@ def _check(settings: Settings) -> None:
             "DATABASE_URL must look like postgresql://user:password@host:5432/dbname "
             "(or be unset to use the embedded PostgreSQL)"
         )
-    from service.ssrf import parse_networks
+    from service.webhooks.ssrf import parse_networks
 
     try:
         parse_networks(settings.trusted_proxies)

@@ -20,11 +20,11 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.app import create_app, create_ops_app
-from service.db import create_engine
-from service.schema import SCHEMA_PATH
 from service.settings import Settings, load_settings
-from service.stores import TokenStore
+from service.store.comments import TokenStore
+from service.store.db import create_engine
+from service.store.schema import SCHEMA_PATH
+from service.web.app import create_app, create_ops_app
 
 ADMIN_URL = os.environ.get(
     "REPLYGUARD_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"

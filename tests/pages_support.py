@@ -11,9 +11,9 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from moderation.domain import ModelInfo
-from service.accounts import Authenticator
+from service.accounts.auth import Authenticator
+from service.queue.scoring import ScoringWorker
 from service.settings import Settings
-from service.worker import ScoringWorker
 
 Client = TestClient[Any, Any]
 PASSWORD = "correct horse battery"

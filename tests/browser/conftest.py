@@ -19,9 +19,9 @@ from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.app import create_app
 from service.settings import Settings
-from service.stores import TokenStore
+from service.store.comments import TokenStore
+from service.web.app import create_app
 from tests.pages_support import PASSWORD
 
 CHROMIUM = os.environ.get("REPLYGUARD_CHROMIUM", "/usr/bin/chromium")

@@ -10,9 +10,9 @@ import asyncpg
 from aiohttp.test_utils import TestClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.app import create_app
+from service.queue.scoring import ScoringWorker
 from service.settings import Settings
-from service.worker import ScoringWorker
+from service.web.app import create_app
 from tests.conftest import SiteFactory
 from tests.fakes import FakeScorer
 
@@ -184,7 +184,7 @@ async def test_backlog__fires_queue_backlog_once_per_episode_and_shows_in_readyz
     settings: Settings,
     engine: AsyncEngine,
 ) -> None:
-    from service.stores import JobStore
+    from service.store.comments import JobStore
 
     await make_site("daily", policy={"backlog_seconds": 10})
     await client.post(COMMENTS, json={"body": "waiting", "author_name": "A"})

@@ -1,4 +1,4 @@
-"""The staff commands of the CLI, run in-process through ``service.cli.main``: listing and
+"""The staff commands of the CLI, run in-process through ``service.cli.main.main``: listing and
 revoking tokens, disabling and enabling users, the staff audit; the checks that
 ``create-token`` and ``create-user`` reach the database ``serve`` uses and name sites that
 exist; ``--version`` and the wording of what they print."""
@@ -13,7 +13,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from service.cli import main
+from service.cli.main import main
 from service.settings import Settings
 from tests.pages_support import PASSWORD
 

@@ -7,8 +7,8 @@ from typing import Any
 import asyncpg
 from aiohttp.test_utils import TestClient
 
+from service.queue.scoring import ScoringWorker
 from service.settings import Settings
-from service.worker import ScoringWorker
 from tests.conftest import SiteFactory
 from tests.fakes import FakeScorer
 

@@ -40,10 +40,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from yarl import URL
 
 from moderation.domain import ModelInfo
-from service.accounts import Authenticator
-from service.openapi import SPEC
+from service.accounts.auth import Authenticator
 from service.settings import Settings
-from service.stores import JobStore, TokenStore
+from service.store.comments import JobStore, TokenStore
+from service.web.openapi import SPEC
 from tests.conftest import SiteFactory
 
 Client = TestClient[Any, Any]

@@ -7,10 +7,10 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.app import create_app, create_ops_app
+from service.queue.scoring import ScoringWorker
 from service.settings import Settings
-from service.stores import JobStore, TokenStore
-from service.worker import ScoringWorker
+from service.store.comments import JobStore, TokenStore
+from service.web.app import create_app, create_ops_app
 from tests.conftest import SiteFactory
 from tests.fakes import FakeScorer
 

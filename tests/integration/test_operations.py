@@ -19,9 +19,9 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service import serving
-from service.app import create_app
 from service.settings import Settings
+from service.web import serving
+from service.web.app import create_app
 
 Client = TestClient[Any, Any]
 REPO = Path(__file__).parents[2]

@@ -15,9 +15,9 @@ import asyncpg
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.app import create_app
 from service.settings import Settings
-from service.stores import TokenStore
+from service.store.comments import TokenStore
+from service.web.app import create_app
 from tests.pages_support import (
     PASSWORD,
     Client,
@@ -303,7 +303,7 @@ async def test_api__a_moderator_session_covers_only_its_sites(
 async def test_api__the_in_process_token_means_nothing_without_a_session(
     app_client: Client, psettings: Settings, engine: AsyncEngine, site: str
 ) -> None:
-    from service import keys
+    from service.web import keys
 
     bridge = app_client.app[keys.AUTH].bridge_token
     r = await app_client.get("/v1/queue", headers={"Authorization": f"Bearer {bridge}"})

@@ -9,9 +9,9 @@ import asyncpg
 from aiohttp.test_utils import TestClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.schema import migrate
+from service.queue.scoring import ScoringWorker
 from service.settings import Settings
-from service.worker import ScoringWorker
+from service.store.schema import migrate
 from tests.conftest import SiteFactory
 from tests.fakes import FakeScorer
 

@@ -21,7 +21,14 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from service.errors import SchemaTooNewError
-from service.schema import MIGRATIONS_DIR, SCHEMA_PATH, Migration, load_migrations, migrate, plan
+from service.store.schema import (
+    MIGRATIONS_DIR,
+    SCHEMA_PATH,
+    Migration,
+    load_migrations,
+    migrate,
+    plan,
+)
 
 REPO = Path(__file__).parents[2]
 MakeDatabase = Callable[[], Awaitable[str]]
@@ -151,7 +158,7 @@ async def _schema_sql_database(make_database: MakeDatabase) -> str:
 
 async def _previous_release_database(make_database: MakeDatabase) -> str:
     """What the release before migrations left: its schema.sql (0001, byte for byte) run
-    and its checksum recorded, as its service.db.apply_schema did at every start."""
+    and its checksum recorded, as its service.store.db.apply_schema did at every start."""
     url = await make_database()
     script = (MIGRATIONS_DIR / "0001_initial.sql").read_text(encoding="utf-8")
     checksum = hashlib.sha256(script.encode("utf-8")).hexdigest()
@@ -361,7 +368,7 @@ async def test_migrate__warns_of_a_migration_edited_after_it_ran(
     url = await make_database()
     await migrate(url, (Migration(1, "first", "CREATE TABLE first_table (n int);"),))
     edited = (Migration(1, "first", "CREATE TABLE first_table (n bigint);"),)
-    with caplog.at_level(logging.WARNING, logger="service.schema"):
+    with caplog.at_level(logging.WARNING, logger="service.store.schema"):
         assert await migrate(url, edited) == []
     assert "0001_first was edited after it was applied" in caplog.text
 

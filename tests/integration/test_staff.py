@@ -9,9 +9,9 @@ import asyncpg
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.app import create_app
 from service.settings import Settings
-from service.stores import TokenStore
+from service.store.comments import TokenStore
+from service.web.app import create_app
 from tests.conftest import SiteFactory
 from tests.pages_support import PASSWORD, Client, make_user, sign_in
 

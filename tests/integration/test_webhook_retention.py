@@ -18,9 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from moderation.domain import Verdict
 from service.settings import Settings
-from service.stores import CommentStore, NewComment, Principal
-from service.webhook_store import Purged, WebhookStore
-from service.webhooks import WebhookDeliverer
+from service.store.comments import CommentStore, NewComment, Principal
+from service.store.webhooks import Purged, WebhookStore
+from service.webhooks.deliverer import WebhookDeliverer
 from tests.conftest import SiteFactory
 from tests.webhook_receiver import FakeClock, Receiver
 

@@ -22,12 +22,12 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from moderation.domain import CommentId, Verdict
+from service.queue.scoring import ScoringWorker
 from service.settings import Settings
-from service.ssrf import UrlGuard, UrlRefused
-from service.stores import CommentStore, NewComment, Principal
-from service.webhook_store import AttemptRecord, ClaimedDelivery, WebhookStore
-from service.webhooks import RETRY_SCHEDULE, WebhookDeliverer, sign
-from service.worker import ScoringWorker
+from service.store.comments import CommentStore, NewComment, Principal
+from service.store.webhooks import AttemptRecord, ClaimedDelivery, WebhookStore
+from service.webhooks.deliverer import RETRY_SCHEDULE, WebhookDeliverer, sign
+from service.webhooks.ssrf import UrlGuard, UrlRefused
 from tests.conftest import SiteFactory
 from tests.fakes import FakeScorer
 from tests.webhook_receiver import FakeClock, RawReceiver, Receiver, verify

@@ -9,9 +9,9 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.openapi import SPEC
 from service.settings import Settings
-from service.stores import TokenStore
+from service.store.comments import TokenStore
+from service.web.openapi import SPEC
 from tests.conftest import SiteFactory
 
 Client = TestClient[Any, Any]

@@ -17,9 +17,9 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from service.queue.scoring import ScoringWorker, retry_delay
 from service.settings import Settings
-from service.stores import JobStore
-from service.worker import ScoringWorker, retry_delay
+from service.store.comments import JobStore
 from tests.conftest import SiteFactory
 from tests.fakes import FakeScorer
 

@@ -9,10 +9,10 @@ import asyncio
 import sys
 from dataclasses import replace
 
-from service.db import create_engine
+from service.queue.scoring import ScoringWorker
 from service.settings import load_settings
+from service.store.db import create_engine
 from service.waiting import stop_on_signals
-from service.worker import ScoringWorker
 from tests.fakes import FakeScorer
 
 

@@ -23,7 +23,7 @@ from moderation.evaluation import (
 )
 from moderation.model_build import make_tiny_checkpoint
 from moderation.policy import Thresholds
-from service.cli_model import add_model_commands
+from service.cli.model import add_model_commands
 from service.settings import load_settings
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from service.healthcheck import health_url, main
+from service.cli.healthcheck import health_url, main
 
 SCRIPT = ["/usr/local/bin/python3.11", "/usr/local/bin/replyguard"]
 

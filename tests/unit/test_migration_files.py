@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from service.schema import MIGRATIONS_DIR, SCHEMA_PATH, MigrationFilesError, load_migrations
+from service.store.schema import MIGRATIONS_DIR, SCHEMA_PATH, MigrationFilesError, load_migrations
 
 REPO = Path(__file__).parents[2]
 
@@ -18,7 +18,7 @@ PREVIOUS_RELEASE_CHECKSUM = "6c7aab37b094f4f4f83a8b2b98a7647b89475f94a4c697ea44d
 
 
 def test_schema_sql__the_package_carries_the_top_level_file() -> None:
-    # service/schema.sql is a link, so the top-level file stays the one source while a
+    # service/store/schema.sql is a link, so the top-level file stays the one source while a
     # wheel (which cannot reach outside the package) carries a copy.
     assert SCHEMA_PATH.parent == REPO / "service"
     assert SCHEMA_PATH.read_bytes() == (REPO / "schema.sql").read_bytes()

@@ -8,7 +8,7 @@ import socket
 import pytest
 from yarl import URL
 
-from service.ssrf import (
+from service.webhooks.ssrf import (
     UrlGuard,
     UrlLookupFailed,
     UrlRefused,

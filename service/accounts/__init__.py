@@ -1,0 +1,1 @@
+"""Who may act: moderator and admin users, passwords, sessions and API tokens."""

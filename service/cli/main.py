@@ -1,0 +1,509 @@
+"""The ``replyguard`` command: serve, web, worker, create-token, create-user, migrate,
+the staff commands (``service.cli.staff``), and the model commands."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from service import logs
+from service.errors import SchemaTooNewError
+from service.settings import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from service.web import serving
+
+log = logging.getLogger("replyguard")
+
+
+def _database(settings: Settings) -> Settings:
+    """The settings with a database URL: DATABASE_URL, or the embedded server's."""
+    if settings.database_url is not None:
+        return settings
+    from service.store.db import embedded_database
+
+    return settings.with_database(embedded_database(settings.data_dir))
+
+
+def existing_database(settings: Settings) -> Settings | None:
+    """The settings with a database URL, for a command that must reach the database
+    ``serve`` uses and never make one: DATABASE_URL, or the embedded PostgreSQL already in
+    REPLYGUARD_DATA_DIR. None, after saying where it looked and how to point it, when
+    there is neither (a token made in a second, empty database would be refused)."""
+    if settings.database_url is not None:
+        return settings
+    pgdata = (settings.data_dir / "postgres").resolve()
+    if (pgdata / "PG_VERSION").is_file():
+        return _database(settings)
+    print(
+        f"error: no replyguard database found. With DATABASE_URL unset, this command uses the "
+        f"embedded PostgreSQL that 'replyguard serve' keeps in REPLYGUARD_DATA_DIR/postgres, "
+        f"and there is none in {pgdata} (REPLYGUARD_DATA_DIR={settings.data_dir}, "
+        f"from {Path.cwd()}). Run this command from the folder where 'replyguard serve' runs, "
+        f"or set REPLYGUARD_DATA_DIR to serve's data folder, or DATABASE_URL to the "
+        f"PostgreSQL it uses. Nothing was created.",
+        file=sys.stderr,
+    )
+    return None
+
+
+async def _prepare(settings: Settings) -> None:
+    """Apply pending migrations (safe from several processes at once); refuse a database
+    a newer release has migrated (``SchemaTooNewError``, which ``main`` reports)."""
+    from service.store.schema import migrate
+
+    assert settings.database_url is not None
+    await migrate(settings.database_url)
+
+
+# --- web ----------------------------------------------------------------------------------
+
+
+def _listen_addresses(
+    args: argparse.Namespace, *, probe: bool
+) -> tuple[serving.Address, serving.Address] | None:
+    """The public and operations addresses from the options and settings; with ``probe``,
+    also check that both are free. None (after one line on stderr) if they cannot be had."""
+    from service.web import serving
+
+    try:
+        addresses = serving.addresses(
+            args.settings, args.host, args.port, args.ops_host, args.ops_port
+        )
+        for address in addresses if probe else ():
+            serving.check_free(address)
+    except serving.CannotListen as error:
+        print(f"error: {error}", file=sys.stderr)
+        return None
+    return addresses
+
+
+def cmd_web(args: argparse.Namespace) -> int:
+    from service.web import serving
+
+    # A shared port (--reuse-port) is not "in use": then only binding can tell.
+    addresses = _listen_addresses(args, probe=not args.reuse_port)
+    if addresses is None:
+        return EXIT_CONFIG
+    settings = _database(args.settings)
+    asyncio.run(_prepare(settings))
+    # On SIGTERM/SIGINT it stops accepting and lets in-flight requests finish.
+    try:
+        asyncio.run(serving.run(settings, *addresses, reuse_port=args.reuse_port))
+    except serving.CannotListen as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_CONFIG
+    return 0
+
+
+# --- worker -------------------------------------------------------------------------------
+
+
+async def _run_worker(settings: Settings) -> None:
+    from moderation.detox import load_scorer
+    from service.queue.scoring import ScoringWorker
+    from service.store.db import create_engine
+    from service.waiting import stop_on_signals
+
+    stop = stop_on_signals()
+    engine = create_engine(settings, pool_size=3)
+    deliverer: asyncio.Task[None] | None = None
+    try:
+        await _prepare(settings)
+        # Webhooks go out from every worker, starting before the model is loaded.
+        deliverer = asyncio.create_task(_deliver_webhooks(settings, stop), name="webhooks")
+        started = time.perf_counter()
+        scorer = await asyncio.to_thread(
+            load_scorer,
+            settings.model,
+            model_dir=settings.models_path,
+            threads=settings.scorer_threads,
+            precision=settings.scorer_precision,
+        )
+        log.info(
+            "model %s@%s loaded in %.1fs (labels: %s)",
+            scorer.model.name,
+            scorer.model.version,
+            time.perf_counter() - started,
+            ", ".join(scorer.labels),
+        )
+        await ScoringWorker(settings, engine, scorer).run(stop)
+    finally:
+        if deliverer is not None:
+            stop.set()
+            await deliverer
+        await engine.dispose()
+
+
+#: sysexits' EX_CONFIG: a worker that cannot load its model will not do better on a restart.
+EXIT_CONFIG = 78
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from moderation.detox import ModelUnavailableError, PrecisionUnavailableError
+
+    settings: Settings = args.settings
+    try:
+        asyncio.run(_run_worker(_database(settings)))
+    except (ModelUnavailableError, PrecisionUnavailableError) as error:
+        log.error("cannot load the model: %s", error)
+        return EXIT_CONFIG
+    return 0
+
+
+async def _deliver_webhooks(settings: Settings, stop: asyncio.Event) -> None:
+    """The webhook deliverer, on its own connection pool. If it fails it starts again after
+    a pause: a webhook fault must never stop the scoring beside it."""
+    from service.store.db import create_engine
+    from service.webhooks.deliverer import WebhookDeliverer
+
+    engine = create_engine(settings, pool_size=min(settings.webhook_concurrency, 8))
+    try:
+        while not stop.is_set():
+            try:
+                await WebhookDeliverer(settings, engine).run(stop)
+            except Exception:
+                log.exception("the webhook deliverer failed; starting it again in 5 s")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 5.0)
+    finally:
+        await engine.dispose()
+
+
+async def _run_deliverer(settings: Settings) -> None:
+    from service.waiting import stop_on_signals
+
+    stop = stop_on_signals()
+    await _prepare(settings)
+    await _deliver_webhooks(settings, stop)
+
+
+def cmd_deliver(args: argparse.Namespace) -> int:
+    settings: Settings = args.settings
+    asyncio.run(_run_deliverer(_database(settings)))
+    return 0
+
+
+# --- serve: web and workers in one process tree ------------------------------------------
+
+
+def _child(role: str, extra: Sequence[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "service", role, *extra], env=env)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    settings: Settings = args.settings
+    """Start the database if needed, then a web process and N workers; restart any that die."""
+    # Ports first: a taken one is one line and a stop, before the database starts.
+    addresses = _listen_addresses(args, probe=True)
+    if addresses is None:
+        return EXIT_CONFIG
+    public, ops = addresses
+    settings = _database(settings)
+    asyncio.run(_prepare(settings))
+    asyncio.run(_announce(settings))
+    assert settings.database_url is not None
+    env = {**os.environ, "DATABASE_URL": settings.database_url}
+    host, port = public.host, public.port
+    listen = ["--host", host, "--port", str(port), "--ops-host", ops.host, "--ops-port"]
+    specs: list[tuple[str, list[str]]] = [("web", [*listen, str(ops.port)])]
+    specs += [("worker", [])] * settings.worker_processes
+
+    stopping = False
+    failed = False
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    children = [_child(role, extra, env) for role, extra in specs]
+    restarts = [0.0] * len(children)
+    print(
+        f"replyguard is starting on http://{host}:{port} (Ctrl-C stops it); "
+        f"/readyz and /metrics on http://{ops.host}:{ops.port}",
+        flush=True,
+    )
+    while not stopping:
+        time.sleep(0.2)
+        for i, child in enumerate(children):
+            if child.poll() is None or stopping:
+                continue
+            role, extra = specs[i]
+            if child.returncode == EXIT_CONFIG:
+                log.error("%s cannot start as configured (see above); stopping", role)
+                stopping = True
+                failed = True
+                break
+            # Back off a crash loop, but keep trying: the queue waits in PostgreSQL.
+            wait = 1.0 if time.monotonic() - restarts[i] > 30 else 5.0
+            log.error(
+                "%s (pid %d) exited with %s; restarting in %.0fs",
+                role,
+                child.pid,
+                child.returncode,
+                wait,
+            )
+            time.sleep(wait)
+            restarts[i] = time.monotonic()
+            children[i] = _child(role, extra, env)
+    log.info("stopping: asking %d processes to finish", len(children))
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + settings.shutdown_timeout + 5
+    for child in children:
+        try:
+            child.wait(timeout=max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            log.warning("pid %d did not stop in time; killing it", child.pid)
+            child.kill()
+            child.wait()
+    return EXIT_CONFIG if failed else 0
+
+
+async def _announce(settings: Settings) -> None:
+    """On a first start, say how to get in."""
+    from service.store.comments import TokenStore
+    from service.store.db import create_engine
+
+    engine = create_engine(settings, pool_size=1)
+    try:
+        admins = await TokenStore(engine).admin_count()
+    finally:
+        await engine.dispose()
+    if admins == 0:
+        where = (
+            ""
+            if os.environ.get("DATABASE_URL")
+            else (f" (run it from this folder, or with REPLYGUARD_DATA_DIR={settings.data_dir})")
+        )
+        print(
+            "No admin token exists yet. Make one with:\n"
+            f"    replyguard create-token --role admin{where}\n"
+            "then create a site: PUT /v1/sites/{site} with 'Authorization: Bearer <token>'.\n"
+            "People sign in to the moderator's page (/moderate) as users:\n"
+            "    replyguard create-user NAME --role admin   (or --role moderator --site SITE)",
+            flush=True,
+        )
+
+
+# --- tokens -------------------------------------------------------------------------------
+
+
+async def _create_token(settings: Settings, role: str, sites: list[str], label: str) -> str | None:
+    """The new token, or None (after saying why) when a site it names does not exist."""
+    from service.cli.staff import cli_actor, sites_exist
+    from service.store.comments import TokenStore
+    from service.store.db import create_engine
+
+    await _prepare(settings)
+    engine = create_engine(settings, pool_size=1)
+    try:
+        if not await sites_exist(engine, sites):
+            return None
+        return await TokenStore(engine).create(
+            "admin" if role == "admin" else "moderator", sites or None, label, actor=cli_actor()
+        )
+    finally:
+        await engine.dispose()
+
+
+def sites_for_role(role: str, sites: list[str], what: str) -> bool:
+    """Check ``--site`` values for ``--role``; print what is wrong and return False if any."""
+    from service.web.validation import SLUG
+
+    bad = [s for s in sites if not SLUG.match(s)]
+    if bad:
+        print(f"error: not a site id: {', '.join(bad)}", file=sys.stderr)
+        return False
+    if role == "moderator" and not sites:
+        print(f"error: a moderator {what}needs --site SITE (repeat for several)", file=sys.stderr)
+        return False
+    return True
+
+
+def cmd_create_token(args: argparse.Namespace) -> int:
+    settings: Settings = args.settings
+    sites: list[str] = args.site or []
+    if not sites_for_role(args.role, sites, "token "):
+        return 2
+    database = existing_database(settings)
+    if database is None:
+        return 2
+    token = asyncio.run(_create_token(database, args.role, sites, args.label))
+    if token is None:
+        return 2
+    scope = "every site" if not sites else ", ".join(sites)
+    kind = "an admin" if args.role == "admin" else "a moderator"
+    print(f"Created {kind} token for {scope}. It is shown once; only its hash is stored:")
+    print(token)
+    return 0
+
+
+def _author_filter(args: argparse.Namespace) -> dict[str, Any] | None:
+    if bool(args.email) == bool(args.author_id):
+        print("error: give exactly one of --email or --author-id", file=sys.stderr)
+        return None
+    if args.author_id:
+        try:
+            return {"author_id": bytes.fromhex(args.author_id)}
+        except ValueError:
+            print("error: --author-id is the hex id shown by export-author", file=sys.stderr)
+            return None
+    return {"email": args.email}
+
+
+async def _with_authors(settings: Settings, action: str, who: dict[str, Any]) -> Any:
+    from service.store.comments import AuthorStore
+    from service.store.db import create_engine
+
+    engine = create_engine(settings, pool_size=1)
+    try:
+        store = AuthorStore(engine)
+        if action == "export":
+            return await store.comments(**who)
+        return await store.erase(**who, actor="erase-author")
+    finally:
+        await engine.dispose()
+
+
+def cmd_export_author(args: argparse.Namespace) -> int:
+    """All of an author's comments as JSON on stdout: an answer to an access request."""
+    import json
+
+    settings: Settings = args.settings
+    who = _author_filter(args)
+    database = existing_database(settings) if who is not None else None
+    if who is None or database is None:
+        return 2
+    found = asyncio.run(_with_authors(database, "export", who))
+    out = [
+        {
+            "author_id": key.hex() if key else None,
+            "id": str(c.id),
+            "site_id": c.site_id,
+            "article_id": c.article_id,
+            "parent_id": str(c.parent_id) if c.parent_id else None,
+            "author_name": c.author_name,
+            "author_email": c.author_email,
+            "body": c.body,
+            "status": c.status,
+            "created_at": c.created_at.isoformat(),
+        }
+        for c, key in found
+    ]
+    print(json.dumps({"comments": out}, indent=2, ensure_ascii=False))
+    return 0
+
+
+def cmd_erase_author(args: argparse.Namespace) -> int:
+    """Erase an author's comments (words and personal fields); the audit trail records it."""
+    settings: Settings = args.settings
+    who = _author_filter(args)
+    database = existing_database(settings) if who is not None else None
+    if who is None or database is None:
+        return 2
+    count = asyncio.run(_with_authors(database, "erase", who))
+    print(f"erased {count} comments")
+    return 0
+
+
+# --- entry point --------------------------------------------------------------------------
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("replyguard")
+    except PackageNotFoundError:
+        return "(version unknown: not installed as a package)"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="replyguard",
+        description="Comment moderation for news sites. Configuration comes from the "
+        "environment (DATABASE_URL, REPLYGUARD_*): see the README.",
+    )
+    parser.add_argument("--version", action="version", version=f"replyguard {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    for name, func, text in (
+        ("serve", cmd_serve, "web server and scoring workers in one process tree"),
+        ("web", cmd_web, "the web server alone (any number of replicas)"),
+    ):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("--host", default=None, help="address to listen on (REPLYGUARD_HOST)")
+        p.add_argument("--port", type=int, default=None, help="port (REPLYGUARD_PORT)")
+        p.add_argument(
+            "--ops-host",
+            default=None,
+            help="address of the operations listener: /readyz, /metrics (REPLYGUARD_OPS_HOST)",
+        )
+        p.add_argument("--ops-port", type=int, default=None, help="its port (REPLYGUARD_OPS_PORT)")
+        if name == "web":
+            p.add_argument(
+                "--reuse-port", action="store_true", help="share the port (SO_REUSEPORT)"
+            )
+        p.set_defaults(func=func)
+    sub.add_parser("worker", help="a scoring worker alone (any number)").set_defaults(
+        func=cmd_worker
+    )
+    sub.add_parser(
+        "deliver", help="a webhook deliverer alone, without a model (workers run one too)"
+    ).set_defaults(func=cmd_deliver)
+    p = sub.add_parser("create-token", help="make a moderator or admin API token")
+    p.add_argument("--role", choices=("admin", "moderator"), required=True)
+    p.add_argument("--site", action="append", help="a site the token covers (repeatable)")
+    p.add_argument("--label", default="", help="a name for audit trails, e.g. the person's")
+    p.set_defaults(func=cmd_create_token)
+    for name, func, text in (
+        ("export-author", cmd_export_author, "print all of an author's comments as JSON"),
+        ("erase-author", cmd_erase_author, "erase an author's comments (audit kept)"),
+    ):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("--email", help="the author's email address")
+        p.add_argument("--author-id", help="the author id (hex) from export-author")
+        p.set_defaults(func=func)
+
+    from service.cli.model import add_model_commands
+    from service.cli.schema import add_schema_commands
+    from service.cli.staff import add_staff_commands
+    from service.cli.users import add_user_commands
+
+    add_schema_commands(sub)
+    add_model_commands(sub)
+    add_user_commands(sub)
+    add_staff_commands(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    logs.configure(settings.log_level, settings.log_format, args.command)
+    args.settings = settings
+    try:
+        result: int = args.func(args)
+    except SchemaTooNewError as error:
+        log.error("replyguard %s refuses to run: %s", args.command, error)
+        return EXIT_CONFIG
+    return result

@@ -1,0 +1,663 @@
+"""Every SQL statement replyguard runs, each named and saying why it is shaped as it is.
+
+Changing a query means opening this file. Stores (``service.store.comments``) run these and turn
+rows into domain objects; nothing else in the service writes SQL.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from sqlalchemy import TextClause, text
+
+# --- sites and articles -----------------------------------------------------------------
+
+GET_SITE: Final[TextClause] = text(
+    """
+    SELECT id, name, allowed_origins, policy, policy_version, created_at, updated_at
+    FROM sites WHERE id = :site_id
+    """
+)
+
+# Insert or update; the policy version only grows when the policy itself changes, so
+# re-sending the same site does not make past decisions look stale.
+UPSERT_SITE: Final[TextClause] = text(
+    """
+    INSERT INTO sites AS s (id, name, allowed_origins, policy)
+    VALUES (:site_id, :name, :origins, CAST(:policy AS jsonb))
+    ON CONFLICT (id) DO UPDATE SET
+        name = EXCLUDED.name,
+        allowed_origins = EXCLUDED.allowed_origins,
+        policy = EXCLUDED.policy,
+        policy_version = s.policy_version
+            + CASE WHEN s.policy = EXCLUDED.policy THEN 0 ELSE 1 END,
+        updated_at = now()
+    RETURNING id, name, allowed_origins, policy, policy_version, created_at, updated_at,
+              (xmax = 0) AS created
+    """
+)
+
+UPSERT_ARTICLE_OVERRIDE: Final[TextClause] = text(
+    """
+    INSERT INTO articles AS a (site_id, id, policy_override, override_until, override_version)
+    VALUES (:site_id, :article_id, CAST(:override AS jsonb), :until, 1)
+    ON CONFLICT (site_id, id) DO UPDATE SET
+        policy_override = EXCLUDED.policy_override,
+        override_until = EXCLUDED.override_until,
+        override_version = a.override_version + 1
+    RETURNING site_id, id, policy_override, override_until, override_version
+    """
+)
+
+# --- comments ---------------------------------------------------------------------------
+
+# One statement writes the article (on its first comment), the comment, its scoring job and
+# its first audit row. The parent must be a comment of the same article; if not, nothing at
+# all is written and no row comes back. ON CONFLICT DO NOTHING takes no row lock, so a hot
+# article does not serialise its comments. (Running it outside a transaction on the bare
+# driver connection was measured slower: 464/s against 877/s through SQLAlchemy.)
+#   duplicate      the same author's same text within the window, newest first: refused,
+#                  and its status says what to tell the author (waiting, or published)
+#   article_known  an article created without a url or title takes the first one a later
+#                  comment gives; the WHERE locks the row only while something is missing.
+#                  (The web layer passes a url only when it is on one of the site's origins.)
+#   answered       marks the parent as answered, for the thread's removed comments; only
+#                  its first reply takes the row lock
+INSERT_COMMENT: Final[TextClause] = text(
+    """
+    WITH ok AS (
+        SELECT parent_ok, duplicate_status, duplicate_status IS NULL AS fresh
+        FROM (
+            SELECT
+                CAST(:parent_id AS uuid) IS NULL OR EXISTS (
+                    SELECT 1 FROM comments p
+                    WHERE p.id = :parent_id AND p.site_id = :site_id
+                      AND p.article_id = :article_id
+                ) AS parent_ok,
+                (
+                    SELECT d.status FROM comments d
+                    WHERE d.site_id = :site_id AND d.author_key = :author_key
+                      AND d.body_hash = :body_hash
+                      AND d.created_at > now() - make_interval(secs => :duplicate_window)
+                    ORDER BY d.created_at DESC
+                    LIMIT 1
+                ) AS duplicate_status
+        ) checks
+    ),
+    article AS (
+        INSERT INTO articles (site_id, id, url, title)
+        SELECT :site_id, :article_id, :article_url, :article_title FROM ok
+        WHERE parent_ok AND fresh
+        ON CONFLICT (site_id, id) DO NOTHING
+    ),
+    article_known AS (
+        UPDATE articles
+        SET url = COALESCE(url, :article_url), title = COALESCE(title, :article_title)
+        WHERE site_id = :site_id AND id = :article_id
+          AND ((url IS NULL AND CAST(:article_url AS text) IS NOT NULL)
+               OR (title IS NULL AND CAST(:article_title AS text) IS NOT NULL))
+          AND EXISTS (SELECT 1 FROM ok WHERE parent_ok AND fresh)
+    ),
+    answered AS (
+        UPDATE comments SET answered = true
+        WHERE id = :parent_id AND NOT answered
+          AND EXISTS (SELECT 1 FROM ok WHERE parent_ok AND fresh)
+    ),
+    comment AS (
+        INSERT INTO comments (site_id, article_id, parent_id, body, author_name,
+                              author_email, author_token_hash, author_key, body_hash)
+        SELECT :site_id, :article_id, :parent_id, :body, :author_name, :author_email,
+               :token_hash, :author_key, :body_hash
+        FROM ok WHERE parent_ok AND fresh
+        RETURNING id, created_at
+    ),
+    job AS (
+        INSERT INTO scoring_jobs (comment_id) SELECT id FROM comment
+    ),
+    audit AS (
+        INSERT INTO audit_log (comment_id, site_id, from_status, to_status, actor_kind, actor,
+                               reason)
+        SELECT id, :site_id, NULL, 'pending', 'system', 'system', 'submitted' FROM comment
+    )
+    SELECT (SELECT id FROM comment) AS id, (SELECT created_at FROM comment) AS created_at,
+           ok.parent_ok, ok.fresh, ok.duplicate_status
+    FROM ok
+    """
+)
+
+# --- idempotency keys -------------------------------------------------------------------
+
+# A concurrent request with the same key waits on this row's lock: a short lock_timeout
+# turns that wait into "still in flight" (409) rather than a queue of blocked requests.
+IDEMPOTENCY_LOCK_TIMEOUT: Final[TextClause] = text("SET LOCAL lock_timeout = '250ms'")
+
+CLAIM_IDEMPOTENCY_KEY: Final[TextClause] = text(
+    """
+    INSERT INTO idempotency_keys (site_id, key, request_hash)
+    VALUES (:site_id, :key, :request_hash)
+    ON CONFLICT (site_id, key) DO NOTHING
+    RETURNING key
+    """
+)
+
+GET_IDEMPOTENCY_KEY: Final[TextClause] = text(
+    """
+    SELECT request_hash, response FROM idempotency_keys
+    WHERE site_id = :site_id AND key = :key
+    """
+)
+
+SAVE_IDEMPOTENT_RESPONSE: Final[TextClause] = text(
+    """
+    UPDATE idempotency_keys SET response = CAST(:response AS jsonb)
+    WHERE site_id = :site_id AND key = :key
+    """
+)
+
+SWEEP_IDEMPOTENCY_KEYS: Final[TextClause] = text(
+    "DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(secs => :keep)"
+)
+
+# A comment as moderators see it. The article's link only on one of its site's origins
+# (replyguard_article_link); its title is what a reader's page sent, shown as plain text.
+_COMMENT_COLUMNS: Final = """
+    c.id, c.site_id, c.article_id, c.parent_id, c.body, c.author_name, c.author_email,
+    c.status, c.created_at, c.status_changed_at, c.status_reason, c.scores, c.explanation,
+    a.title AS article_title, replyguard_article_link(a.url, a.site_id) AS article_url
+"""
+
+GET_COMMENT: Final[TextClause] = text(
+    f"""
+    SELECT {_COMMENT_COLUMNS}
+    FROM comments c JOIN articles a ON a.site_id = c.site_id AND a.id = c.article_id
+    WHERE c.id = :comment_id
+    """
+)
+
+GET_COMMENTS: Final[TextClause] = text(
+    f"""
+    SELECT {_COMMENT_COLUMNS}
+    FROM comments c JOIN articles a ON a.site_id = c.site_id AND a.id = c.article_id
+    WHERE c.id = ANY(CAST(:comment_ids AS uuid[]))
+    """
+)
+
+# The comment with the hash of its author's token, checked in the same round trip, and
+# whether a comment above it still waits for moderation (pending or held): an approved
+# reply is not shown until then (THREAD_REPLIES).
+GET_COMMENT_FOR_AUTHOR: Final[TextClause] = text(
+    f"""
+    SELECT {_COMMENT_COLUMNS}, c.author_token_hash,
+           EXISTS (
+               WITH RECURSIVE above AS (
+                   SELECT p.id, p.parent_id, p.status, 1 AS depth
+                   FROM comments p WHERE p.id = c.parent_id
+                   UNION ALL
+                   SELECT p.id, p.parent_id, p.status, u.depth + 1
+                   FROM comments p JOIN above u ON p.id = u.parent_id
+                   WHERE u.depth < :max_depth
+               )
+               SELECT 1 FROM above WHERE status IN ('pending', 'held')
+           ) AS parent_waiting
+    FROM comments c JOIN articles a ON a.site_id = c.site_id AND a.id = c.article_id
+    WHERE c.id = :comment_id
+    """
+)
+
+# The public thread. A comment is shown when it is approved and nothing above it waits for
+# moderation; a rejected comment is shown as "removed" (no name, no words) while a shown
+# reply hangs from it, so the conversation below it keeps its place. A pending or held
+# comment hides its replies until it is decided.
+#
+# A page of top-level comments, oldest first (keyset on created_at, id):
+#   approved  the thread's partial index, in order
+#   removed   rejected ones that were answered (their own partial index) from which an
+#             approved reply is reached through rejected comments only, within the
+#             thread's depth
+# Each half is ordered and limited, so the merge reads no more than a page of each.
+THREAD_PAGE: Final[TextClause] = text(
+    """
+    SELECT id, parent_id, author_name, body, created_at, status FROM (
+        (SELECT id, parent_id, author_name, body, created_at, status
+         FROM comments
+         WHERE site_id = :site_id AND article_id = :article_id AND status = 'approved'
+           AND parent_id IS NULL
+           AND (CAST(:after_ts AS timestamptz) IS NULL
+                OR (created_at, id) > (CAST(:after_ts AS timestamptz), CAST(:after_id AS uuid)))
+         ORDER BY created_at, id
+         LIMIT :limit)
+        UNION ALL
+        (SELECT r.id, r.parent_id, r.author_name, r.body, r.created_at, r.status
+         FROM comments r
+         WHERE r.site_id = :site_id AND r.article_id = :article_id AND r.status = 'rejected'
+           AND r.answered AND r.parent_id IS NULL
+           AND (CAST(:after_ts AS timestamptz) IS NULL
+                OR (r.created_at, r.id)
+                   > (CAST(:after_ts AS timestamptz), CAST(:after_id AS uuid)))
+           AND EXISTS (
+               WITH RECURSIVE below AS (
+                   SELECT k.id, k.status, 1 AS depth FROM comments k
+                   WHERE k.parent_id = r.id
+                     AND (k.status = 'approved' OR (k.status = 'rejected' AND k.answered))
+                   UNION ALL
+                   SELECT k.id, k.status, b.depth + 1
+                   FROM comments k JOIN below b ON k.parent_id = b.id
+                   WHERE b.status = 'rejected' AND b.depth < :max_depth
+                     AND (k.status = 'approved' OR (k.status = 'rejected' AND k.answered))
+               )
+               SELECT 1 FROM below WHERE status = 'approved'
+           )
+         ORDER BY r.created_at, r.id
+         LIMIT :limit)
+    ) page
+    ORDER BY created_at, id
+    LIMIT :limit
+    """
+)
+
+# The replies below the page's comments: approved ones, and rejected ones that were
+# answered (a rejected comment with no replies is never shown, so it is not read).
+# Pending and held comments stop the walk: their replies wait. The store drops a removed
+# comment with nothing shown below it.
+THREAD_REPLIES: Final[TextClause] = text(
+    """
+    WITH RECURSIVE tree AS (
+        SELECT c.id, c.parent_id, c.author_name, c.body, c.created_at, c.status, 1 AS depth
+        FROM comments c
+        WHERE c.parent_id = ANY(CAST(:roots AS uuid[]))
+          AND (c.status = 'approved' OR (c.status = 'rejected' AND c.answered))
+        UNION ALL
+        SELECT c.id, c.parent_id, c.author_name, c.body, c.created_at, c.status, t.depth + 1
+        FROM comments c JOIN tree t ON c.parent_id = t.id
+        WHERE t.depth < :max_depth
+          AND (c.status = 'approved' OR (c.status = 'rejected' AND c.answered))
+    )
+    SELECT id, parent_id, author_name, body, created_at, status FROM tree
+    ORDER BY created_at, id
+    LIMIT :limit
+    """
+)
+
+# --- the moderators' queue --------------------------------------------------------------
+
+# Keyset pagination in either order. "score" sorts by the chosen label's score, or by the
+# highest label when none is chosen; a label filter keeps comments on which that label
+# fired (held or rejected by it).
+QUEUE_PAGE_OLDEST: Final[TextClause] = text(
+    f"""
+    SELECT {_COMMENT_COLUMNS}
+    FROM comments c JOIN articles a ON a.site_id = c.site_id AND a.id = c.article_id
+    WHERE c.status = :status
+      AND (CAST(:sites AS text[]) IS NULL OR c.site_id = ANY(CAST(:sites AS text[])))
+      AND (CAST(:article_id AS text) IS NULL OR c.article_id = :article_id)
+      AND (CAST(:label AS text) IS NULL
+           OR c.explanation->'labels' @> CAST(:label_fired AS jsonb)
+           OR c.explanation->'labels' @> CAST(:label_rejected AS jsonb))
+      AND (CAST(:after_ts AS timestamptz) IS NULL
+           OR (c.created_at, c.id) > (CAST(:after_ts AS timestamptz), CAST(:after_id AS uuid)))
+    ORDER BY c.created_at, c.id
+    LIMIT :limit
+    """
+)
+
+QUEUE_PAGE_SCORE: Final[TextClause] = text(
+    f"""
+    SELECT * FROM (
+        SELECT {_COMMENT_COLUMNS},
+               COALESCE(CASE WHEN CAST(:label AS text) IS NULL THEN c.max_score
+                             ELSE CAST(c.scores->>CAST(:label AS text) AS float8) END, 0)
+                   AS sort_key
+        FROM comments c JOIN articles a ON a.site_id = c.site_id AND a.id = c.article_id
+        WHERE c.status = :status
+          AND (CAST(:sites AS text[]) IS NULL OR c.site_id = ANY(CAST(:sites AS text[])))
+          AND (CAST(:article_id AS text) IS NULL OR c.article_id = :article_id)
+          AND (CAST(:label AS text) IS NULL
+               OR c.explanation->'labels' @> CAST(:label_fired AS jsonb)
+               OR c.explanation->'labels' @> CAST(:label_rejected AS jsonb))
+    ) q
+    WHERE CAST(:after_key AS float8) IS NULL
+       OR (q.sort_key, q.id) < (CAST(:after_key AS float8), CAST(:after_id AS uuid))
+    ORDER BY q.sort_key DESC, q.id DESC
+    LIMIT :limit
+    """
+)
+
+# --- decisions --------------------------------------------------------------------------
+
+# Lock the comment so two moderators deciding at once are applied one after the other.
+LOCK_COMMENT: Final[TextClause] = text(
+    "SELECT id, site_id, status FROM comments WHERE id = :comment_id FOR UPDATE"
+)
+
+SET_STATUS: Final[TextClause] = text(
+    """
+    UPDATE comments
+    SET status = :status, status_reason = :reason, status_changed_at = now()
+    WHERE id = :comment_id
+    """
+)
+
+INSERT_AUDIT: Final[TextClause] = text(
+    """
+    INSERT INTO audit_log (comment_id, site_id, from_status, to_status, actor_kind, actor,
+                           reason, explanation)
+    VALUES (:comment_id, :site_id, :from_status, :to_status, :actor_kind, :actor, :reason,
+            CAST(:explanation AS jsonb))
+    """
+)
+
+INSERT_OUTBOX: Final[TextClause] = text(
+    """
+    INSERT INTO outbox (event_type, site_id, comment_id, payload)
+    VALUES (:event_type, :site_id, :comment_id, CAST(:payload AS jsonb))
+    """
+)
+
+GET_AUDIT: Final[TextClause] = text(
+    """
+    SELECT id, comment_id, from_status, to_status, actor_kind, actor, reason, explanation,
+           created_at
+    FROM audit_log WHERE comment_id = :comment_id ORDER BY id
+    """
+)
+
+# --- scoring jobs -----------------------------------------------------------------------
+
+# The claim: one statement picks ready jobs and marks them taken.
+#   ready    queued jobs whose backoff has passed, and running jobs whose lease ran out
+#            (their worker died); SKIP LOCKED lets many workers claim side by side
+#   UPDATE   counts the attempt at claim time, so a job that kills its worker every time
+#            still runs out of attempts
+CLAIM_JOBS: Final[TextClause] = text(
+    """
+    WITH ready AS (
+        SELECT comment_id FROM scoring_jobs
+        WHERE (state = 'queued' AND run_after <= now())
+           OR (state = 'running' AND locked_until < now())
+        ORDER BY run_after
+        LIMIT :limit
+        FOR UPDATE SKIP LOCKED
+    )
+    UPDATE scoring_jobs j
+    SET state = 'running', attempts = j.attempts + 1, locked_by = :worker_id,
+        locked_until = now() + make_interval(secs => :lease_seconds)
+    FROM ready WHERE j.comment_id = ready.comment_id
+    RETURNING j.comment_id, j.attempts
+    """
+)
+
+# What a worker needs to score and decide the claimed comments: the text, the site's
+# policy and any live article override.
+JOB_CONTEXT: Final[TextClause] = text(
+    """
+    SELECT c.id, c.body, c.status, c.site_id, c.article_id,
+           s.policy, s.policy_version,
+           CASE WHEN a.override_until IS NULL OR a.override_until > now()
+                THEN a.policy_override END AS policy_override,
+           a.override_version
+    FROM comments c
+    JOIN sites s ON s.id = c.site_id
+    JOIN articles a ON a.site_id = c.site_id AND a.id = c.article_id
+    WHERE c.id = ANY(CAST(:comment_ids AS uuid[]))
+    """
+)
+
+# The unique key (comment, model, version) makes a second run of the same job a no-op.
+INSERT_SCORES: Final[TextClause] = text(
+    """
+    INSERT INTO comment_scores (comment_id, model_name, model_version, scores)
+    VALUES (:comment_id, :model_name, :model_version, CAST(:scores AS jsonb))
+    ON CONFLICT DO NOTHING
+    RETURNING comment_id
+    """
+)
+
+# Only a pending comment takes the model's decision: a moderator who already acted wins.
+APPLY_MODEL_DECISION: Final[TextClause] = text(
+    """
+    UPDATE comments
+    SET status = :status, status_reason = :reason, scores = CAST(:scores AS jsonb),
+        max_score = :max_score, explanation = CAST(:explanation AS jsonb),
+        status_changed_at = now()
+    WHERE id = :comment_id AND status = 'pending'
+    RETURNING site_id, article_id
+    """
+)
+
+# Scores that arrive after a moderator decided are still kept for the queue's display.
+RECORD_LATE_SCORES: Final[TextClause] = text(
+    """
+    UPDATE comments
+    SET scores = CAST(:scores AS jsonb), max_score = :max_score,
+        explanation = CAST(:explanation AS jsonb)
+    WHERE id = :comment_id AND scores IS NULL
+    """
+)
+
+FINISH_JOBS: Final[TextClause] = text(
+    """
+    UPDATE scoring_jobs
+    SET state = 'done', finished_at = now(), locked_by = NULL, locked_until = NULL
+    WHERE comment_id = ANY(CAST(:comment_ids AS uuid[]))
+    """
+)
+
+RETRY_JOB: Final[TextClause] = text(
+    """
+    UPDATE scoring_jobs
+    SET state = 'queued', locked_by = NULL, locked_until = NULL, last_error = :error,
+        run_after = now() + make_interval(secs => :delay_seconds)
+    WHERE comment_id = :comment_id
+    """
+)
+
+FAIL_JOB: Final[TextClause] = text(
+    """
+    UPDATE scoring_jobs
+    SET state = 'failed', locked_by = NULL, locked_until = NULL, last_error = :error,
+        finished_at = now()
+    WHERE comment_id = :comment_id
+    """
+)
+
+HOLD_PENDING: Final[TextClause] = text(
+    """
+    UPDATE comments SET status = 'held', status_reason = :reason, status_changed_at = now()
+    WHERE id = :comment_id AND status = 'pending'
+    RETURNING site_id, article_id
+    """
+)
+
+# On shutdown a worker hands back what it has not scored; the attempt does not count.
+RELEASE_JOBS: Final[TextClause] = text(
+    """
+    UPDATE scoring_jobs
+    SET state = 'queued', locked_by = NULL, locked_until = NULL,
+        attempts = greatest(attempts - 1, 0)
+    WHERE comment_id = ANY(CAST(:comment_ids AS uuid[])) AND locked_by = :worker_id
+      AND state = 'running'
+    """
+)
+
+QUEUE_STATS: Final[TextClause] = text(
+    """
+    SELECT count(*) FILTER (WHERE state = 'queued') AS queued,
+           count(*) FILTER (WHERE state = 'running') AS running,
+           count(*) FILTER (WHERE state = 'failed') AS failed,
+           EXTRACT(EPOCH FROM now() - min(created_at) FILTER (WHERE state <> 'done'
+                                                               AND state <> 'failed'))
+               AS oldest_age
+    FROM scoring_jobs
+    """
+)
+
+# --- workers ----------------------------------------------------------------------------
+
+HEARTBEAT: Final[TextClause] = text(
+    """
+    INSERT INTO workers (id, hostname, pid, model_name, model_version)
+    VALUES (:worker_id, :hostname, :pid, :model_name, :model_version)
+    ON CONFLICT (id) DO UPDATE SET heartbeat_at = now(),
+        model_name = EXCLUDED.model_name, model_version = EXCLUDED.model_version
+    """
+)
+
+REMOVE_WORKER: Final[TextClause] = text("DELETE FROM workers WHERE id = :worker_id")
+
+LIVE_SCORERS: Final[TextClause] = text(
+    """
+    SELECT count(*) FROM workers
+    WHERE model_name IS NOT NULL
+      AND heartbeat_at > now() - make_interval(secs => :stale_seconds)
+    """
+)
+
+# The newest migration applied (service.store.schema keeps the record).
+SCHEMA_VERSION: Final[TextClause] = text("SELECT max(version) FROM schema_migrations")
+
+# --- tokens -----------------------------------------------------------------------------
+
+INSERT_TOKEN: Final[TextClause] = text(
+    """
+    INSERT INTO api_tokens (token_hash, role, sites, label)
+    VALUES (:token_hash, :role, :sites, :label)
+    RETURNING id
+    """
+)
+
+# Read at every request, never cached, so a revoked token is refused at once. The same
+# round trip marks the token used, at most once a minute, so a busy token costs no write
+# per request.
+FIND_TOKEN: Final[TextClause] = text(
+    """
+    WITH found AS (
+        SELECT id, role, sites, label FROM api_tokens
+        WHERE token_hash = :token_hash AND revoked_at IS NULL
+    ),
+    touched AS (
+        UPDATE api_tokens SET last_used_at = now()
+        WHERE id = (SELECT id FROM found)
+          AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')
+    )
+    SELECT id, role, sites, label FROM found
+    """
+)
+
+COUNT_ADMIN_TOKENS: Final[TextClause] = text(
+    "SELECT count(*) FROM api_tokens WHERE role = 'admin' AND revoked_at IS NULL"
+)
+
+# --- readers' reports -------------------------------------------------------------------
+
+# One report per reader per comment; only approved (visible) comments can be reported.
+# Counting happens on the comment row, which the insert locks, so concurrent reports
+# cross the threshold exactly once.
+ADD_REPORT: Final[TextClause] = text(
+    """
+    WITH target AS (
+        SELECT id FROM comments WHERE id = :comment_id AND status = 'approved' FOR UPDATE
+    ),
+    report AS (
+        INSERT INTO comment_reports (comment_id, reader_key, reason)
+        SELECT id, :reader_key, :reason FROM target
+        ON CONFLICT DO NOTHING
+        RETURNING comment_id
+    )
+    UPDATE comments c SET report_count = c.report_count + 1
+    FROM report WHERE c.id = report.comment_id
+    RETURNING c.report_count, c.site_id
+    """
+)
+
+REPORT_CONTEXT: Final[TextClause] = text(
+    """
+    SELECT c.status, c.site_id, s.policy, s.policy_version
+    FROM comments c JOIN sites s ON s.id = c.site_id
+    WHERE c.id = :comment_id
+    """
+)
+
+# --- backlog ----------------------------------------------------------------------------
+
+# Per site: the age of its oldest unscored comment and whether a backlog episode is open.
+BACKLOG_STATE: Final[TextClause] = text(
+    """
+    SELECT s.id AS site_id, s.policy, s.policy_version,
+           EXTRACT(EPOCH FROM now() - (SELECT min(c.created_at) FROM comments c
+                                       WHERE c.site_id = s.id AND c.status = 'pending'))
+               AS oldest_age,
+           e.id AS episode_id
+    FROM sites s
+    LEFT JOIN backlog_episodes e ON e.site_id = s.id AND e.ended_at IS NULL
+    """
+)
+
+OPEN_BACKLOG: Final[TextClause] = text(
+    """
+    INSERT INTO backlog_episodes (site_id, oldest_age) VALUES (:site_id, :oldest_age)
+    ON CONFLICT (site_id) WHERE ended_at IS NULL DO NOTHING
+    RETURNING id
+    """
+)
+
+CLOSE_BACKLOG: Final[TextClause] = text(
+    "UPDATE backlog_episodes SET ended_at = now() WHERE id = :episode_id AND ended_at IS NULL"
+)
+
+INSERT_SITE_EVENT: Final[TextClause] = text(
+    """
+    INSERT INTO outbox (event_type, site_id, payload)
+    VALUES (:event_type, :site_id, CAST(:payload AS jsonb))
+    """
+)
+
+OPEN_BACKLOGS: Final[TextClause] = text(
+    """
+    SELECT site_id, started_at, oldest_age FROM backlog_episodes
+    WHERE ended_at IS NULL ORDER BY site_id
+    """
+)
+
+# --- authors' data ----------------------------------------------------------------------
+
+AUTHOR_COMMENTS: Final[TextClause] = text(
+    f"""
+    SELECT {_COMMENT_COLUMNS}, c.author_key
+    FROM comments c JOIN articles a ON a.site_id = c.site_id AND a.id = c.article_id
+    WHERE (CAST(:email AS text) IS NOT NULL AND lower(c.author_email) = lower(:email))
+       OR (CAST(:author_key AS bytea) IS NOT NULL AND c.author_key = :author_key)
+    ORDER BY c.created_at, c.id
+    """
+)
+
+# Erasure keeps the row (replies still hang from it, the audit trail still points at it)
+# but removes what identifies or was written by the person.
+ERASE_COMMENT: Final[TextClause] = text(
+    """
+    UPDATE comments
+    SET body = '', author_name = '[erased]', author_email = NULL, author_key = NULL,
+        body_hash = NULL, scores = NULL, explanation = NULL,
+        status = CASE WHEN status IN ('approved', 'pending') THEN 'rejected' ELSE status END,
+        status_reason = 'erased at the author''s request', status_changed_at = now()
+    WHERE id = :comment_id
+    RETURNING site_id, status
+    """
+)
+
+ERASE_COMMENT_HISTORY: Final[TextClause] = text(
+    "UPDATE audit_log SET explanation = NULL WHERE comment_id = :comment_id"
+)
+
+ERASE_COMMENT_SCORES: Final[TextClause] = text(
+    "DELETE FROM comment_scores WHERE comment_id = :comment_id"
+)
+
+# Events already written about the comment keep their type and ids, not its words.
+ERASE_COMMENT_EVENTS: Final[TextClause] = text(
+    """
+    UPDATE outbox
+    SET payload = jsonb_build_object('comment_id', comment_id::text, 'site_id', site_id,
+                                     'erased', true)
+    WHERE comment_id = :comment_id
+    """
+)

@@ -1,0 +1,2 @@
+"""The JSON API, one module per audience: public (article pages and readers),
+review (moderators), webhooks and staff (admins)."""

@@ -1,0 +1,123 @@
+"""``create_app(settings)``: assembles the aiohttp application and does nothing else.
+
+Resources are acquired in ``cleanup_ctx`` generators, so each is released exactly when it
+was acquired. Nothing here does I/O at import time.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from service.accounts.auth import Authenticator, SessionAwareTokens
+from service.settings import Settings
+from service.store.comments import CommentStore, HealthStore, JobStore, SiteStore
+from service.store.db import create_engine
+from service.store.review import ReviewStore
+from service.store.staff import StaffStore
+from service.store.webhooks import WebhookStore
+from service.web import keys, openapi, sessions
+from service.web.api import public as api
+from service.web.api import review as review_api
+from service.web.api import staff as staff_api
+from service.web.api import webhooks as webhook_api
+from service.web.metrics import Metrics
+from service.web.pages import views as pages
+from service.web.problems import Handler, problem_middleware
+from service.web.ratelimit import SlidingWindow
+from service.web.validation import refuse_undecodable_headers
+from service.webhooks.ssrf import UrlGuard, parse_networks
+
+log = logging.getLogger(__name__)
+
+
+@web.middleware
+async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Count and time every request by route (not path: ids would explode the series)."""
+    started = time.perf_counter()
+    response = await handler(request)
+    resource = request.match_info.route.resource
+    route = resource.canonical if resource is not None else "unmatched"
+    elapsed = time.perf_counter() - started
+    metrics = request.app[keys.METRICS]
+    metrics.observe_request(elapsed, method=request.method, route=route)
+    metrics.inc(
+        "replyguard_http_requests_total",
+        "HTTP requests answered.",
+        method=request.method,
+        route=route,
+        status=str(response.status),
+    )
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    return response
+
+
+def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> web.Application:
+    """The web application. Pass ``engine`` to share one (tests); else one is made and closed."""
+    app = web.Application(
+        middlewares=[
+            observe,
+            pages.widget_cors,
+            problem_middleware,
+            refuse_undecodable_headers,
+            sessions.session_middleware,
+        ],
+        client_max_size=settings.max_request_bytes,
+    )
+    app[keys.SETTINGS] = settings
+    app[keys.METRICS] = Metrics()
+    app[keys.SITE_CACHE] = {}
+    app[keys.RATE_LIMITS] = SlidingWindow()
+    app[keys.TRUSTED_PROXIES] = parse_networks(settings.trusted_proxies)
+    app[keys.WEBHOOK_GUARD] = UrlGuard.from_setting(settings.webhook_allowed_networks)
+
+    async def database(app: web.Application) -> AsyncIterator[None]:
+        owned = engine is None
+        db = engine if engine is not None else create_engine(settings)
+        app[keys.ENGINE] = db
+        app[keys.SITES] = SiteStore(db)
+        app[keys.COMMENTS] = CommentStore(db)
+        # The moderator's page signs people in; its requests reach the API as them.
+        app[keys.AUTH] = Authenticator(db, settings)
+        app[keys.TOKENS] = SessionAwareTokens(db, app[keys.AUTH].bridge_token)
+        app[keys.REVIEW] = ReviewStore(db)
+        app[keys.HEALTH] = HealthStore(db)
+        app[keys.JOBS] = JobStore(db)
+        app[keys.WEBHOOKS] = WebhookStore(db)
+        app[keys.STAFF] = StaffStore(db)
+        yield
+        if owned:
+            await db.dispose()
+
+    app.cleanup_ctx.append(database)
+    app.add_routes(api.routes)
+    app.add_routes(webhook_api.routes)
+    app.add_routes(review_api.routes)
+    app.add_routes(staff_api.routes)
+    app.add_routes(pages.routes)
+    app.router.add_get("/v1/openapi.json", openapi.handler)
+    return app
+
+
+def create_ops_app(public: web.Application) -> web.Application:
+    """The operations listener's app: ``/healthz``, ``/readyz`` and ``/metrics``, answered
+    from ``public``'s stores and counters (so ``/metrics`` counts the public requests).
+    Start it after ``public``: it takes the stores ``public``'s startup made."""
+    ops = web.Application(middlewares=[problem_middleware])
+    ops[keys.SETTINGS] = public[keys.SETTINGS]
+    ops[keys.METRICS] = public[keys.METRICS]
+
+    async def share_stores(ops: web.Application) -> None:
+        ops[keys.HEALTH] = public[keys.HEALTH]
+        ops[keys.JOBS] = public[keys.JOBS]
+        ops[keys.WEBHOOKS] = public[keys.WEBHOOKS]
+
+    ops.on_startup.append(share_stores)
+    ops.router.add_get("/healthz", api.healthz)
+    ops.add_routes(api.operations)
+    return ops

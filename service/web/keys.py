@@ -1,0 +1,40 @@
+"""Every object the aiohttp app shares, as a typed ``web.AppKey``, in one place."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from service.accounts.auth import Authenticator
+from service.settings import Settings
+from service.store.comments import CommentStore, HealthStore, JobStore, Site, SiteStore, TokenStore
+from service.store.review import ReviewStore
+from service.store.staff import StaffStore
+from service.store.webhooks import WebhookStore
+from service.web.metrics import Metrics
+from service.web.ratelimit import SlidingWindow
+from service.webhooks.ssrf import IPNetwork, UrlGuard
+
+SETTINGS = web.AppKey("settings", Settings)
+ENGINE = web.AppKey("engine", AsyncEngine)
+SITES = web.AppKey("sites", SiteStore)
+COMMENTS = web.AppKey("comments", CommentStore)
+TOKENS = web.AppKey("tokens", TokenStore)
+HEALTH = web.AppKey("health", HealthStore)
+METRICS = web.AppKey("metrics", Metrics)
+JOBS = web.AppKey("jobs", JobStore)
+#: site id -> (monotonic time read, site): a couple of seconds of caching on the hot path.
+SITE_CACHE = web.AppKey("site_cache", dict[str, tuple[float, Site]])
+#: Comment submissions per client network, author and site (service.web.ratelimit).
+RATE_LIMITS = web.AppKey("rate_limits", SlidingWindow)
+#: Proxies whose X-Forwarded-For is believed.
+TRUSTED_PROXIES = web.AppKey("trusted_proxies", tuple[IPNetwork, ...])
+WEBHOOKS = web.AppKey("webhooks", WebhookStore)
+#: Checks webhook URLs at registration (the deliverer has its own, same settings).
+WEBHOOK_GUARD = web.AppKey("webhook_guard", UrlGuard)
+#: Sign-in, sessions and users for the moderator's page (service.accounts.auth).
+AUTH = web.AppKey("auth", Authenticator)
+#: Claims, live changes and counts for the moderator's page (service.store.review).
+REVIEW = web.AppKey("review", ReviewStore)
+#: Tokens, users and the staff audit, for admins (service.store.staff).
+STAFF = web.AppKey("staff", StaffStore)

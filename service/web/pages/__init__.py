@@ -1,0 +1,1 @@
+"""The moderator's web page: sign-in, the queue and its templates."""
