@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import threading
 import warnings
 from collections.abc import Iterator, Sequence
@@ -29,6 +28,7 @@ import torch
 from moderation.domain import ModelInfo
 from moderation.errors import ReplyguardError
 from moderation.model_build import CHECKPOINT_NAME, CONFIG_DIR_NAME, build_minilm_checkpoint
+from moderation.offline import offline_hub
 from moderation.scoring import Scorer
 
 __all__ = [
@@ -77,16 +77,6 @@ class ModelFolder:
     name: str
     checkpoint: Path
     config_dir: Path
-
-
-def offline_hub() -> None:
-    """Keep transformers and huggingface_hub off the network.
-
-    Both read these variables when first imported, so this runs before any import of them.
-    """
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    os.environ["TRANSFORMERS_OFFLINE"] = "1"
-    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 
 def checkpoint_version(path: Path) -> str:

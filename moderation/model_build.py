@@ -231,7 +231,7 @@ def load_minilm_classifier(num_labels: int, *, seed: int = 0) -> Any:
     """``BertForSequenceClassification`` over all-MiniLM-L6-v2, its head initialised from seed."""
     import transformers
 
-    from moderation.detox import offline_hub
+    from moderation.offline import offline_hub
 
     offline_hub()
     hf_logging: Any = transformers.utils.logging

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from service.netaddr import parse_networks
+
 
 class SettingsError(ValueError):
     """An environment variable with a value replyguard cannot use."""
@@ -246,8 +248,6 @@ def _check(settings: Settings) -> None:
             "DATABASE_URL must look like postgresql://user:password@host:5432/dbname "
             "(or be unset to use the embedded PostgreSQL)"
         )
-    from service.webhooks.ssrf import parse_networks
-
     try:
         parse_networks(settings.trusted_proxies)
     except ValueError as error:

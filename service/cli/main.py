@@ -13,10 +13,17 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from service import logs
+from service.cli.common import (
+    cli_actor,
+    existing_database,
+    prepare,
+    sites_exist,
+    sites_for_role,
+    with_database,
+)
 from service.errors import SchemaTooNewError
 from service.settings import Settings, SettingsError, load_settings
 
@@ -24,46 +31,6 @@ if TYPE_CHECKING:
     from service.web import serving
 
 log = logging.getLogger("replyguard")
-
-
-def _database(settings: Settings) -> Settings:
-    """The settings with a database URL: DATABASE_URL, or the embedded server's."""
-    if settings.database_url is not None:
-        return settings
-    from service.store.db import embedded_database
-
-    return settings.with_database(embedded_database(settings.data_dir))
-
-
-def existing_database(settings: Settings) -> Settings | None:
-    """The settings with a database URL, for a command that must reach the database
-    ``serve`` uses and never make one: DATABASE_URL, or the embedded PostgreSQL already in
-    REPLYGUARD_DATA_DIR. None, after saying where it looked and how to point it, when
-    there is neither (a token made in a second, empty database would be refused)."""
-    if settings.database_url is not None:
-        return settings
-    pgdata = (settings.data_dir / "postgres").resolve()
-    if (pgdata / "PG_VERSION").is_file():
-        return _database(settings)
-    print(
-        f"error: no replyguard database found. With DATABASE_URL unset, this command uses the "
-        f"embedded PostgreSQL that 'replyguard serve' keeps in REPLYGUARD_DATA_DIR/postgres, "
-        f"and there is none in {pgdata} (REPLYGUARD_DATA_DIR={settings.data_dir}, "
-        f"from {Path.cwd()}). Run this command from the folder where 'replyguard serve' runs, "
-        f"or set REPLYGUARD_DATA_DIR to serve's data folder, or DATABASE_URL to the "
-        f"PostgreSQL it uses. Nothing was created.",
-        file=sys.stderr,
-    )
-    return None
-
-
-async def _prepare(settings: Settings) -> None:
-    """Apply pending migrations (safe from several processes at once); refuse a database
-    a newer release has migrated (``SchemaTooNewError``, which ``main`` reports)."""
-    from service.store.schema import migrate
-
-    assert settings.database_url is not None
-    await migrate(settings.database_url)
 
 
 # --- web ----------------------------------------------------------------------------------
@@ -95,8 +62,8 @@ def cmd_web(args: argparse.Namespace) -> int:
     addresses = _listen_addresses(args, probe=not args.reuse_port)
     if addresses is None:
         return EXIT_CONFIG
-    settings = _database(args.settings)
-    asyncio.run(_prepare(settings))
+    settings = with_database(args.settings)
+    asyncio.run(prepare(settings))
     # On SIGTERM/SIGINT it stops accepting and lets in-flight requests finish.
     try:
         asyncio.run(serving.run(settings, *addresses, reuse_port=args.reuse_port))
@@ -119,7 +86,7 @@ async def _run_worker(settings: Settings) -> None:
     engine = create_engine(settings, pool_size=3)
     deliverer: asyncio.Task[None] | None = None
     try:
-        await _prepare(settings)
+        await prepare(settings)
         # Webhooks go out from every worker, starting before the model is loaded.
         deliverer = asyncio.create_task(_deliver_webhooks(settings, stop), name="webhooks")
         started = time.perf_counter()
@@ -154,7 +121,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     settings: Settings = args.settings
     try:
-        asyncio.run(_run_worker(_database(settings)))
+        asyncio.run(_run_worker(with_database(settings)))
     except (ModelUnavailableError, PrecisionUnavailableError) as error:
         log.error("cannot load the model: %s", error)
         return EXIT_CONFIG
@@ -184,13 +151,13 @@ async def _run_deliverer(settings: Settings) -> None:
     from service.waiting import stop_on_signals
 
     stop = stop_on_signals()
-    await _prepare(settings)
+    await prepare(settings)
     await _deliver_webhooks(settings, stop)
 
 
 def cmd_deliver(args: argparse.Namespace) -> int:
     settings: Settings = args.settings
-    asyncio.run(_run_deliverer(_database(settings)))
+    asyncio.run(_run_deliverer(with_database(settings)))
     return 0
 
 
@@ -209,8 +176,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if addresses is None:
         return EXIT_CONFIG
     public, ops = addresses
-    settings = _database(settings)
-    asyncio.run(_prepare(settings))
+    settings = with_database(settings)
+    asyncio.run(prepare(settings))
     asyncio.run(_announce(settings))
     assert settings.database_url is not None
     env = {**os.environ, "DATABASE_URL": settings.database_url}
@@ -304,11 +271,10 @@ async def _announce(settings: Settings) -> None:
 
 async def _create_token(settings: Settings, role: str, sites: list[str], label: str) -> str | None:
     """The new token, or None (after saying why) when a site it names does not exist."""
-    from service.cli.staff import cli_actor, sites_exist
     from service.store.comments import TokenStore
     from service.store.db import create_engine
 
-    await _prepare(settings)
+    await prepare(settings)
     engine = create_engine(settings, pool_size=1)
     try:
         if not await sites_exist(engine, sites):
@@ -318,20 +284,6 @@ async def _create_token(settings: Settings, role: str, sites: list[str], label: 
         )
     finally:
         await engine.dispose()
-
-
-def sites_for_role(role: str, sites: list[str], what: str) -> bool:
-    """Check ``--site`` values for ``--role``; print what is wrong and return False if any."""
-    from service.web.validation import SLUG
-
-    bad = [s for s in sites if not SLUG.match(s)]
-    if bad:
-        print(f"error: not a site id: {', '.join(bad)}", file=sys.stderr)
-        return False
-    if role == "moderator" and not sites:
-        print(f"error: a moderator {what}needs --site SITE (repeat for several)", file=sys.stderr)
-        return False
-    return True
 
 
 def cmd_create_token(args: argparse.Namespace) -> int:

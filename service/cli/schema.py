@@ -28,10 +28,10 @@ def add_schema_commands(subparsers: argparse._SubParsersAction[argparse.Argument
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from service.cli.main import _database
+    from service.cli.common import with_database
     from service.store.schema import migrate, plan
 
-    settings: Settings = _database(args.settings)
+    settings: Settings = with_database(args.settings)
     assert settings.database_url is not None
     before = asyncio.run(plan(settings.database_url))
     print(_where(before.current, before.previous_release))

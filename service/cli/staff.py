@@ -1,9 +1,9 @@
 """``replyguard list-tokens``, ``revoke-token``, ``list-users``, ``disable-user``,
 ``enable-user`` and ``staff-audit``: taking access away when someone leaves, and seeing
 who has it. Also the check ``create-token`` and ``create-user`` make that each ``--site``
-names a site.
+names a site (``service.cli.common``).
 
-These commands reach the database ``serve`` uses (``service.cli.main.existing_database``) and
+These commands reach the database ``serve`` uses (``service.cli.common.existing_database``) and
 never make one. Each change is written to the staff audit as ``cli:<os user>``.
 """
 
@@ -11,20 +11,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import getpass
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, TypeVar
 
+from service.cli.common import cli_actor, existing_database, prepare
 from service.settings import Settings
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncEngine
-
     from service.store.staff import StaffStore
 
-__all__ = ["add_staff_commands", "check_sites", "cli_actor", "sites_exist"]
+__all__ = ["add_staff_commands"]
 
 T = TypeVar("T")
 
@@ -55,55 +53,8 @@ def add_staff_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentP
     p.set_defaults(func=cmd_staff_audit)
 
 
-def cli_actor() -> str:
-    """Who the staff audit says made a change from the command line."""
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (OSError, KeyError):
-        return "cli"
-
-
-async def sites_exist(engine: AsyncEngine, sites: Sequence[str]) -> bool:
-    """Whether every id in ``sites`` names a site; if not, say which and how to make one."""
-    from service.store.staff import StaffStore
-
-    if not sites:
-        return True
-    missing, existing = await StaffStore(engine).missing_sites(sites)
-    if not missing:
-        return True
-    there = f"Sites that exist: {', '.join(existing)}." if existing else "No site exists yet."
-    print(
-        f"error: no site {', '.join(repr(s) for s in missing)}. {there} Create a site with an "
-        f"admin token (replyguard create-token --role admin) and PUT /v1/sites/{missing[0]} "
-        f"(see the README's quick start), then run this again.",
-        file=sys.stderr,
-    )
-    return False
-
-
-def check_sites(settings: Settings, sites: Sequence[str]) -> bool:
-    """``sites_exist`` on its own connection, for a command that checks before it asks."""
-    if not sites:
-        return True
-
-    async def check() -> bool:
-        from service.cli.main import _prepare
-        from service.store.db import create_engine
-
-        await _prepare(settings)
-        engine = create_engine(settings, pool_size=1)
-        try:
-            return await sites_exist(engine, sites)
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(check())
-
-
 def _run(args: argparse.Namespace, work: Callable[[StaffStore], Awaitable[T]]) -> T | None:
     """Run ``work`` against the database ``serve`` uses; None when there is none."""
-    from service.cli.main import existing_database
 
     settings = existing_database(args.settings)
     if settings is None:
@@ -112,11 +63,10 @@ def _run(args: argparse.Namespace, work: Callable[[StaffStore], Awaitable[T]]) -
 
 
 async def _with_store(settings: Settings, work: Callable[[StaffStore], Awaitable[T]]) -> T:
-    from service.cli.main import _prepare
     from service.store.db import create_engine
     from service.store.staff import StaffStore
 
-    await _prepare(settings)
+    await prepare(settings)
     engine = create_engine(settings, pool_size=1)
     try:
         return await work(StaffStore(engine))

@@ -49,11 +49,10 @@ async def _create_user(
     settings: Settings, name: str, password: str, role: str, sites: list[str] | None
 ) -> bool:
     from service.accounts.auth import Authenticator
-    from service.cli.main import _prepare
-    from service.cli.staff import cli_actor
+    from service.cli.common import cli_actor, prepare
     from service.store.db import create_engine
 
-    await _prepare(settings)
+    await prepare(settings)
     engine = create_engine(settings, pool_size=1)
     try:
         return await Authenticator(engine, settings).create_user(
@@ -65,8 +64,7 @@ async def _create_user(
 
 def cmd_create_user(args: argparse.Namespace) -> int:
     from service.accounts.auth import USER_NAME, normalise_name, password_problem
-    from service.cli.main import existing_database, sites_for_role
-    from service.cli.staff import check_sites
+    from service.cli.common import check_sites, existing_database, sites_for_role
 
     name = normalise_name(args.name)
     if not USER_NAME.match(name):

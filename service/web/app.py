@@ -14,6 +14,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.accounts.auth import Authenticator, SessionAwareTokens
+from service.netaddr import parse_networks
 from service.settings import Settings
 from service.store.comments import CommentStore, HealthStore, JobStore, SiteStore
 from service.store.db import create_engine
@@ -30,7 +31,7 @@ from service.web.pages import views as pages
 from service.web.problems import Handler, problem_middleware
 from service.web.ratelimit import SlidingWindow
 from service.web.validation import refuse_undecodable_headers
-from service.webhooks.ssrf import UrlGuard, parse_networks
+from service.webhooks.ssrf import UrlGuard
 
 log = logging.getLogger(__name__)
 

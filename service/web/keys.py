@@ -6,6 +6,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.accounts.auth import Authenticator
+from service.netaddr import IPNetwork
 from service.settings import Settings
 from service.store.comments import CommentStore, HealthStore, JobStore, Site, SiteStore, TokenStore
 from service.store.review import ReviewStore
@@ -13,7 +14,7 @@ from service.store.staff import StaffStore
 from service.store.webhooks import WebhookStore
 from service.web.metrics import Metrics
 from service.web.ratelimit import SlidingWindow
-from service.webhooks.ssrf import IPNetwork, UrlGuard
+from service.webhooks.ssrf import UrlGuard
 
 SETTINGS = web.AppKey("settings", Settings)
 ENGINE = web.AppKey("engine", AsyncEngine)

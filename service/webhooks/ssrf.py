@@ -38,8 +38,8 @@ from urllib.parse import urlsplit
 from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+from service.netaddr import IPAddress, IPNetwork, parse_networks
+
 #: Resolve a host name to the IP addresses (as text) it answers with, all of them.
 Lookup = Callable[[str, int], Awaitable[list[str]]]
 
@@ -91,20 +91,6 @@ class UrlRefused(ValueError):
 
 class UrlLookupFailed(UrlRefused):
     """The host does not resolve right now: refused at registration, retried at delivery."""
-
-
-def parse_networks(raw: str) -> tuple[IPNetwork, ...]:
-    """``"127.0.0.1/32, 10.1.0.0/16"`` into networks; ValueError names the bad entry."""
-    networks: list[IPNetwork] = []
-    for item in raw.split(","):
-        item = item.strip()
-        if not item:
-            continue
-        try:
-            networks.append(ipaddress.ip_network(item, strict=False))
-        except ValueError:
-            raise ValueError(f"{item!r} is not a network like 127.0.0.1/32 or fd00::/8") from None
-    return tuple(networks)
 
 
 def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:

@@ -8,11 +8,11 @@ import socket
 import pytest
 from yarl import URL
 
+from service.netaddr import parse_networks
 from service.webhooks.ssrf import (
     UrlGuard,
     UrlLookupFailed,
     UrlRefused,
-    parse_networks,
     refusal_reason,
 )
 
