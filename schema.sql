@@ -188,7 +188,8 @@ CREATE TABLE IF NOT EXISTS idempotency_keys (
 );
 CREATE INDEX IF NOT EXISTS idempotency_keys_age_idx ON idempotency_keys (created_at);
 
--- Readers' reports: one per reader (a hash of the reader's address) per comment.
+-- Readers' reports: one per reader (a hash of the reader's network, see issue 9 below)
+-- per comment.
 CREATE TABLE IF NOT EXISTS comment_reports (
     comment_id  uuid NOT NULL REFERENCES comments (id) ON DELETE CASCADE,
     reader_key  bytea NOT NULL,
@@ -382,3 +383,26 @@ CREATE TRIGGER outbox_erase_webhook_messages
     AFTER UPDATE OF payload ON outbox
     FOR EACH ROW WHEN (NEW.payload ? 'erased')
     EXECUTE FUNCTION replyguard_erase_webhook_messages();
+
+-- --- issue 9: limits shared by every web replica; readers' reports per network ----------
+-- Rate-limit hits per key ('net:<site>:<network>', 'author:<hash>', 'site:<site>',
+-- 'report:<network>') per time bucket (epoch seconds / bucket length). Every web replica
+-- counts here, inside the transaction that writes what is counted, so N replicas allow the
+-- limit once, not N times. A limit sums the buckets covering its window. Unlogged: no WAL
+-- for short-lived counts; a crash only starts the limits afresh. Rows past expires_at no
+-- longer count and are swept by the workers.
+CREATE UNLOGGED TABLE IF NOT EXISTS rate_limit_hits (
+    key         text NOT NULL,
+    bucket      bigint NOT NULL,
+    hits        integer NOT NULL,
+    expires_at  timestamptz NOT NULL,
+    PRIMARY KEY (key, bucket)
+);
+CREATE INDEX IF NOT EXISTS rate_limit_hits_expiry_idx ON rate_limit_hits (expires_at);
+
+-- comment_reports.reader_key is now a hash of the reader's network (IPv4 /24, IPv6 /64,
+-- as the rate limits count), so a household or a phone's many addresses report once.
+-- Rows written before kept a hash of the full address: they stay, each counting as one
+-- network (the address cannot be recovered to regroup them).
+COMMENT ON COLUMN comment_reports.reader_key IS
+    'SHA-256 of the reader''s network (IPv4 /24, IPv6 /64); older rows: of the address';

@@ -22,7 +22,8 @@ from moderation.domain import DETOXIFY_LABELS, STATUSES, AuditEntry, Comment, St
 from moderation.errors import FieldError
 from service import keys
 from service.errors import Forbidden, InvalidInput, NotFound, RateLimited, Unauthenticated
-from service.ratelimit import IPAddress, client_address, client_network
+from service.ratelimit import IPAddress, Limits, client_address, client_network
+from service.settings import Settings
 from service.stores import NewComment, Principal, QueueOrder, Site, ThreadItem
 from service.validation import (
     ARTICLE_ID,
@@ -218,16 +219,22 @@ async def post_comment(request: web.Request) -> web.Response:
         author_key=_author_key(new, network),
         body_hash=hashlib.sha256(" ".join(new.body.casefold().split()).encode()).digest(),
     )
-    _rate_limit(request, site.id, network, new.author_key)
     request_hash = hashlib.sha256(
         json.dumps([article_id, data], sort_keys=True, separators=(",", ":")).encode()
     ).digest()
-    submitted = await request.app[keys.COMMENTS].submit(
-        new,
-        duplicate_window=settings.duplicate_window,
-        idempotency_key=idempotency_key,
-        request_hash=request_hash,
-    )
+    try:
+        submitted = await request.app[keys.COMMENTS].submit(
+            new,
+            duplicate_window=settings.duplicate_window,
+            idempotency_key=idempotency_key,
+            request_hash=request_hash,
+            limits=_submission_limits(settings, site.id, network, new.author_key),
+        )
+    except RateLimited:
+        request.app[keys.METRICS].inc(
+            "replyguard_comments_rate_limited_total", "Submissions refused (429).", site=site.id
+        )
+        raise
     if not submitted.replayed:
         request.app[keys.METRICS].inc(
             "replyguard_comments_accepted_total", "Comments accepted (202).", site=site.id
@@ -262,20 +269,15 @@ def _author_key(new: NewComment, network: str) -> bytes:
     return hashlib.sha256(f"{new.site_id}|{who}".encode()).digest()
 
 
-def _rate_limit(request: web.Request, site_id: str, network: str, author_key: bytes) -> None:
-    settings = request.app[keys.SETTINGS]
-    wait = request.app[keys.RATE_LIMITS].hit(
+def _submission_limits(settings: Settings, site_id: str, network: str, author_key: bytes) -> Limits:
+    """Comments per minute from one network, one author and to one site, on every replica."""
+    return Limits.per_minute(
         [
             (f"net:{site_id}:{network}", settings.rate_per_network),
             (f"author:{author_key.hex()}", settings.rate_per_author),
             (f"site:{site_id}", settings.rate_per_site),
         ]
     )
-    if wait is not None:
-        request.app[keys.METRICS].inc(
-            "replyguard_comments_rate_limited_total", "Submissions refused (429).", site=site_id
-        )
-        raise RateLimited("Too many comments from here; wait and try again.", wait)
 
 
 @routes.get("/v1/sites/{site}/articles/{article}/comments")
@@ -365,9 +367,14 @@ async def post_report(request: web.Request) -> web.Response:
     f.only(("reason",))
     reason = f.text("reason", max_chars=500)
     f.done()
-    address = _client(request)
-    reader_key = hashlib.sha256(f"reader:{address}".encode()).digest()
-    report = await request.app[keys.COMMENTS].report(comment_id, reader_key, reason)
+    # One reporter per network, as the rate limits count: a household's or a phone's many
+    # addresses (one IPv6 host owns a whole /64) report a comment once.
+    network = client_network(_client(request))
+    reader_key = hashlib.sha256(f"reader-network:{network}".encode()).digest()
+    limits = Limits.per_hour(
+        [(f"report:{network}", request.app[keys.SETTINGS].reports_per_network)]
+    )
+    report = await request.app[keys.COMMENTS].report(comment_id, reader_key, reason, limits)
     response = _private({"comment_id": str(comment_id), "recorded": report.recorded}, status=202)
     _cors(request, response, await _site(request, report.site_id))
     return response

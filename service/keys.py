@@ -8,7 +8,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from service.accounts import Authenticator
 from service.metrics import Metrics
 from service.page_store import ReviewStore
-from service.ratelimit import SlidingWindow
 from service.settings import Settings
 from service.ssrf import IPNetwork, UrlGuard
 from service.stores import CommentStore, HealthStore, JobStore, Site, SiteStore, TokenStore
@@ -24,8 +23,6 @@ METRICS = web.AppKey("metrics", Metrics)
 JOBS = web.AppKey("jobs", JobStore)
 #: site id -> (monotonic time read, site): a couple of seconds of caching on the hot path.
 SITE_CACHE = web.AppKey("site_cache", dict[str, tuple[float, Site]])
-#: Comment submissions per client network, author and site (service.ratelimit).
-RATE_LIMITS = web.AppKey("rate_limits", SlidingWindow)
 #: Proxies whose X-Forwarded-For is believed.
 TRUSTED_PROXIES = web.AppKey("trusted_proxies", tuple[IPNetwork, ...])
 WEBHOOKS = web.AppKey("webhooks", WebhookStore)

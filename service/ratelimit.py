@@ -1,18 +1,16 @@
 """Who is asking, and how often: client networks behind trusted proxies, and rate limits.
 
-Limits are sliding windows kept in each web process's memory: no round trip on the hot
-path, at the cost of being per replica (N replicas behind a load balancer let through up
-to N times the limit; set the limits with that in mind). Repeated identical comments are
-caught in PostgreSQL instead, so that check holds across replicas.
+Limits are counted in PostgreSQL, in the transaction that writes what they limit (the
+stores run the SQL, ``service.queries`` holds it), so they hold across any number of web
+replicas at no extra round trip. This module names the keys and the windows.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import math
-import time
-from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from service.ssrf import IPNetwork
 
@@ -53,48 +51,30 @@ def client_network(address: IPAddress | None) -> str:
     return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
 
 
-class SlidingWindow:
-    """Counts events per key over the last ``window`` seconds."""
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Caps on hits per key over the last ``window`` seconds, all checked together.
 
-    def __init__(self, window: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
-        self._window = window
-        self._clock = clock
-        self._events: dict[str, deque[float]] = {}
-        self._checks = 0
+    The counts live in PostgreSQL (``rate_limit_hits``), so every web replica shares them;
+    the statement that writes what is limited also counts it, so a limit costs no round
+    trip, and a refused or failed write rolls its counts back with it. A window is counted
+    in buckets of ``bucket`` seconds: a key's hits in the current bucket and the
+    ``window / bucket`` before it, so never more than the cap in any ``window`` seconds
+    (a bucket is up to ``bucket`` seconds of history more than the window asks for).
+    """
 
-    def hit(self, checks: Iterable[tuple[str, int]]) -> float | None:
-        """Record one event for each ``(key, limit)`` if all are under their limit.
+    #: ``(key, cap)`` pairs; a hit is allowed only if every key is under its cap.
+    checks: tuple[tuple[str, int], ...]
+    window: int = 60
+    bucket: int = 10
 
-        Returns None when allowed, or the seconds until the tightest limit frees a slot.
-        Nothing is recorded for a refused event, so a flood does not extend its own ban.
-        """
-        now = self._clock()
-        checks = list(checks)
-        wait = 0.0
-        for key, limit in checks:
-            events = self._trim(key, now)
-            if len(events) >= limit:
-                wait = max(wait, events[len(events) - limit] + self._window - now)
-        if wait > 0:
-            return wait
-        for key, _ in checks:
-            self._events.setdefault(key, deque()).append(now)
-        self._checks += 1
-        if self._checks % 1000 == 0:
-            self._sweep(now)
-        return None
+    @classmethod
+    def per_minute(cls, checks: Iterable[tuple[str, int]]) -> Limits:
+        return cls(tuple(checks), window=60, bucket=10)
 
-    def _trim(self, key: str, now: float) -> deque[float]:
-        events = self._events.get(key)
-        if events is None:
-            return deque()
-        while events and events[0] <= now - self._window:
-            events.popleft()
-        return events
-
-    def _sweep(self, now: float) -> None:
-        for key in [k for k, v in self._events.items() if not v or v[-1] <= now - self._window]:
-            del self._events[key]
+    @classmethod
+    def per_hour(cls, checks: Iterable[tuple[str, int]]) -> Limits:
+        return cls(tuple(checks), window=3600, bucket=300)
 
 
 def retry_after_header(seconds: float) -> str:
