@@ -51,39 +51,43 @@ UPSERT_ARTICLE_OVERRIDE: Final[TextClause] = text(
 
 # --- rate limits ------------------------------------------------------------------------
 
-# The keys of one service.ratelimit.Limits, their caps and the current bucket.
+# The keys of one service.ratelimit.Limits, their caps, the current bucket and the shard
+# row this hit is counted on (random() makes the CTE materialise: one choice per key).
 _RL_LIMITS: Final = """
     rl_limits AS (
-        SELECT l.key, l.cap,
+        SELECT l.key, l.cap, (pg_backend_pid() % l.shards)::smallint AS shard,
                floor(extract(epoch FROM now()) / CAST(:rl_bucket AS integer))::bigint AS bucket,
                CAST(:rl_window AS integer) / CAST(:rl_bucket AS integer) AS earlier_buckets
-        FROM unnest(CAST(:rl_keys AS text[]), CAST(:rl_caps AS integer[])) AS l(key, cap)
+        FROM unnest(CAST(:rl_keys AS text[]), CAST(:rl_caps AS integer[]),
+                    CAST(:rl_shards AS integer[])) AS l(key, cap, shards)
     )
 """
 
 # The CTEs a limited write starts with; rl_ok says whether the write may go ahead.
-#   rl_counted  counts this hit. The upsert locks the key's bucket row, so hits on one key,
-#               from any replica, are counted one after another, each on the count the one
-#               before committed; a refused or failed write rolls its hit back. Keys are
-#               taken in sorted order, so two writes sharing keys cannot deadlock.
-#   rl_earlier  the rest of the window: earlier buckets, read (not locked) as they are
-#               closed; only a hit in flight across a bucket's edge can be missed.
+#   rl_counted  counts this hit. The upsert locks the key's bucket (shard) row, so hits on
+#               it, from any replica, are counted one after another, each on the count the
+#               one before committed; a refused or failed write rolls its hit back. Rows
+#               are taken in sorted order, so two writes sharing keys cannot deadlock.
+#   rl_earlier  the rest of the window: earlier buckets and the key's other shards, read
+#               (not locked). Earlier buckets are closed, so only a hit in flight across a
+#               bucket's edge, or on another shard, can be missed.
 #   rl_ok       every key within its cap, this hit included
 _RATE_LIMIT_CTES: Final = f"""
     {_RL_LIMITS},
     rl_counted AS (
-        INSERT INTO rate_limit_hits AS h (key, bucket, hits, expires_at)
-        SELECT key, bucket, 1,
+        INSERT INTO rate_limit_hits AS h (key, bucket, shard, hits, expires_at)
+        SELECT key, bucket, shard, 1,
                to_timestamp((bucket + 1) * CAST(:rl_bucket AS integer)
                             + CAST(:rl_window AS integer))
-        FROM rl_limits ORDER BY key
-        ON CONFLICT (key, bucket) DO UPDATE SET hits = h.hits + 1
+        FROM rl_limits ORDER BY key, shard
+        ON CONFLICT (key, bucket, shard) DO UPDATE SET hits = h.hits + 1
         RETURNING h.key, h.hits
     ),
     rl_earlier AS (
         SELECT e.key, sum(e.hits) AS hits
         FROM rate_limit_hits e JOIN rl_limits l ON l.key = e.key
-        WHERE e.bucket >= l.bucket - l.earlier_buckets AND e.bucket < l.bucket
+        WHERE e.bucket BETWEEN l.bucket - l.earlier_buckets AND l.bucket
+          AND (e.bucket, e.shard) <> (l.bucket, l.shard)
         GROUP BY e.key
     ),
     rl_ok AS (

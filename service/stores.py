@@ -586,8 +586,9 @@ class CommentStore:
 def _limit_params(limits: Limits | None) -> dict[str, Any]:
     checks = limits.checks if limits is not None else ()
     return {
-        "rl_keys": [key for key, _ in checks],
-        "rl_caps": [cap for _, cap in checks],
+        "rl_keys": [c.key for c in checks],
+        "rl_caps": [c.cap for c in checks],
+        "rl_shards": [c.shards for c in checks],
         "rl_window": limits.window if limits is not None else 60,
         "rl_bucket": limits.bucket if limits is not None else 10,
     }
