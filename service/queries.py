@@ -52,7 +52,8 @@ UPSERT_ARTICLE_OVERRIDE: Final[TextClause] = text(
 # --- rate limits ------------------------------------------------------------------------
 
 # The keys of one service.ratelimit.Limits, their caps, the current bucket and the shard
-# row this hit is counted on (random() makes the CTE materialise: one choice per key).
+# row this hit is counted on: by connection, so one replica's connections, which run side
+# by side, rarely share a row (an unsharded key has one row, shard 0).
 _RL_LIMITS: Final = """
     rl_limits AS (
         SELECT l.key, l.cap, (pg_backend_pid() % l.shards)::smallint AS shard,
