@@ -19,7 +19,7 @@ from service.db import create_engine
 from service.metrics import Metrics
 from service.page_store import ReviewStore
 from service.problems import Handler, problem_middleware
-from service.ratelimit import SlidingWindow
+from service.ratelimit import LocalLimits
 from service.settings import Settings
 from service.ssrf import UrlGuard, parse_networks
 from service.staff_store import StaffStore
@@ -67,7 +67,7 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> web.
     app[keys.SETTINGS] = settings
     app[keys.METRICS] = Metrics()
     app[keys.SITE_CACHE] = {}
-    app[keys.RATE_LIMITS] = SlidingWindow()
+    app[keys.LOCAL_LIMITS] = LocalLimits()
     app[keys.TRUSTED_PROXIES] = parse_networks(settings.trusted_proxies)
     app[keys.WEBHOOK_GUARD] = UrlGuard.from_setting(settings.webhook_allowed_networks)
 

@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from service.accounts import Authenticator
 from service.metrics import Metrics
 from service.page_store import ReviewStore
-from service.ratelimit import SlidingWindow
+from service.ratelimit import LocalLimits
 from service.settings import Settings
 from service.ssrf import IPNetwork, UrlGuard
 from service.staff_store import StaffStore
@@ -25,8 +25,8 @@ METRICS = web.AppKey("metrics", Metrics)
 JOBS = web.AppKey("jobs", JobStore)
 #: site id -> (monotonic time read, site): a couple of seconds of caching on the hot path.
 SITE_CACHE = web.AppKey("site_cache", dict[str, tuple[float, Site]])
-#: Comment submissions per client network, author and site (service.ratelimit).
-RATE_LIMITS = web.AppKey("rate_limits", SlidingWindow)
+#: This process's own count of the rate limits, in front of PostgreSQL's (service.ratelimit).
+LOCAL_LIMITS = web.AppKey("local_limits", LocalLimits)
 #: Proxies whose X-Forwarded-For is believed.
 TRUSTED_PROXIES = web.AppKey("trusted_proxies", tuple[IPNetwork, ...])
 WEBHOOKS = web.AppKey("webhooks", WebhookStore)
