@@ -8,7 +8,7 @@
 -- through these tables: there is no other broker.
 
 -- The migrations this snapshot holds: a database loaded from it is at the last one.
--- checksum is null here because no migration file ran (service.migration_queries).
+-- checksum is null here because no migration file ran (service.store.migration_queries).
 CREATE TABLE IF NOT EXISTS schema_migrations (
     version     integer PRIMARY KEY CHECK (version > 0),
     name        text NOT NULL,
@@ -19,11 +19,12 @@ INSERT INTO schema_migrations (version, name) VALUES
     (1, 'initial'),
     (2, 'webhook_retention'),
     (3, 'staff_audit'),
-    (4, 'readers')
+    (4, 'readers'),
+    (5, 'shared_rate_limits')
 ON CONFLICT (version) DO NOTHING;
 
 -- The release before migrations kept its schema's version and checksum here; a database
--- with this table and no schema_migrations is one it made (service.schema recognises it).
+-- with this table and no schema_migrations is one it made (service.store.schema recognises it).
 -- Kept so that release's processes still start against an upgraded database.
 CREATE TABLE IF NOT EXISTS replyguard_schema (
     singleton   boolean PRIMARY KEY DEFAULT true CHECK (singleton),
@@ -207,7 +208,8 @@ CREATE TABLE IF NOT EXISTS idempotency_keys (
 );
 CREATE INDEX IF NOT EXISTS idempotency_keys_age_idx ON idempotency_keys (created_at);
 
--- Readers' reports: one per reader (a hash of the reader's address) per comment.
+-- Readers' reports: one per reader (a hash of the reader's network, see issue 9 below)
+-- per comment.
 CREATE TABLE IF NOT EXISTS comment_reports (
     comment_id  uuid NOT NULL REFERENCES comments (id) ON DELETE CASCADE,
     reader_key  bytea NOT NULL,
@@ -325,7 +327,7 @@ CREATE TRIGGER webhook_deliveries_notify
     FOR EACH STATEMENT EXECUTE FUNCTION replyguard_notify_webhooks();
 
 -- --- moderator page: users, sessions, sign-in slow-down, claims ---------------------------
--- service.page_store runs these tables' SQL (service.page_queries).
+-- service.store.review runs these tables' SQL (service.store.review_queries).
 
 -- People who sign in to /moderate. The password is an Argon2id hash (PHC string); sites is
 -- null for an admin of every site, as for api_tokens.
@@ -415,7 +417,7 @@ CREATE INDEX IF NOT EXISTS outbox_fanned_out_idx
     ON outbox (fanned_out_at) WHERE fanned_out_at IS NOT NULL;
 
 -- --- staff leave: token use, and an audit of changes to who has access (issue 9) ---------
--- service.staff_store runs these tables' SQL (service.staff_queries).
+-- service.store.staff runs these tables' SQL (service.store.staff_queries).
 
 -- When a token last authenticated a request, written at most once a minute per token.
 ALTER TABLE api_tokens ADD COLUMN IF NOT EXISTS last_used_at timestamptz;
@@ -441,7 +443,7 @@ CREATE INDEX IF NOT EXISTS staff_audit_target_idx ON staff_audit (target, id);
 -- An article's url as moderators and staff may see it: the url while its origin
 -- (scheme://host[:port], lower-cased) is one of its site's allowed_origins, else null. The
 -- web layer stores only such urls; this also hides a link stored before that check, or on
--- an origin the site has since dropped. (service.validation.url_origin is the same test.)
+-- an origin the site has since dropped. (service.web.validation.url_origin is the same test.)
 CREATE OR REPLACE FUNCTION replyguard_article_link(url text, site text) RETURNS text
 LANGUAGE sql STABLE AS $$
     SELECT url FROM sites s
@@ -458,3 +460,30 @@ ALTER TABLE comments ADD COLUMN IF NOT EXISTS answered boolean NOT NULL DEFAULT 
 CREATE INDEX IF NOT EXISTS comments_removed_idx
     ON comments (site_id, article_id, created_at, id)
     WHERE status = 'rejected' AND answered AND parent_id IS NULL;
+
+-- --- issue 9: limits shared by every web replica; readers' reports per network ----------
+-- Rate-limit hits per key ('net:<site>:<network>', 'author:<hash>', 'site:<site>',
+-- 'report:<network>') per time bucket (epoch seconds / bucket length). Every web replica
+-- counts here, inside the transaction that writes what is counted, so N replicas allow the
+-- limit once, not N times. A limit sums the buckets covering its window. Unlogged: no WAL
+-- for short-lived counts; a crash only starts the limits afresh. Rows past expires_at no
+-- longer count and are swept by the workers.
+-- A busy key (a site's) is spread over several shard rows, so its hits need not queue on one.
+-- No index on expires_at: the table holds only the last hour's counts, and the sweep's scan
+-- of it is cheaper than an index entry on every hit. Free space on each page lets a count's
+-- updates stay on its page (HOT), without new index entries.
+CREATE UNLOGGED TABLE IF NOT EXISTS rate_limit_hits (
+    key         text NOT NULL,
+    bucket      bigint NOT NULL,
+    shard       smallint NOT NULL DEFAULT 0,
+    hits        integer NOT NULL,
+    expires_at  timestamptz NOT NULL,
+    PRIMARY KEY (key, bucket, shard)
+) WITH (fillfactor = 70);
+
+-- comment_reports.reader_key is now a hash of the reader's network (IPv4 /24, IPv6 /64,
+-- as the rate limits count), so a household or a phone's many addresses report once.
+-- Rows written before kept a hash of the full address: they stay, each counting as one
+-- network (the address cannot be recovered to regroup them).
+COMMENT ON COLUMN comment_reports.reader_key IS
+    'SHA-256 of the reader''s network (IPv4 /24, IPv6 /64); older rows: of the address';

@@ -70,12 +70,14 @@ class Settings:
     worker_stale_after: float = 60.0
 
     # Abuse (service.web.ratelimit): per-minute limits per client network (/24, /64), per
-    # author and per site, in each web process; proxies whose X-Forwarded-For is believed;
-    # how long the same author may not post the same text again; how long idempotency keys
-    # are kept.
+    # author and per site, and readers' reports per network per hour, all counted in
+    # PostgreSQL so they hold across web replicas; proxies whose X-Forwarded-For is
+    # believed; how long the same author may not post the same text again; how long
+    # idempotency keys are kept.
     rate_per_network: int = 30
     rate_per_author: int = 10
     rate_per_site: int = 6000
+    reports_per_network: int = 20
     trusted_proxies: str = ""
     duplicate_window: float = 300.0
     idempotency_keep: float = 86400.0
@@ -160,6 +162,7 @@ _ENV: dict[str, str] = {
     "rate_per_network": "REPLYGUARD_RATE_PER_NETWORK",
     "rate_per_author": "REPLYGUARD_RATE_PER_AUTHOR",
     "rate_per_site": "REPLYGUARD_RATE_PER_SITE",
+    "reports_per_network": "REPLYGUARD_REPORTS_PER_NETWORK",
     "trusted_proxies": "REPLYGUARD_TRUSTED_PROXIES",
     "duplicate_window": "REPLYGUARD_DUPLICATE_WINDOW",
     "idempotency_keep": "REPLYGUARD_IDEMPOTENCY_KEEP",

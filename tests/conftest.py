@@ -128,6 +128,7 @@ def settings(database_url: str) -> Settings:
         rate_per_network=100_000,
         rate_per_author=100_000,
         rate_per_site=100_000,
+        reports_per_network=100_000,
     )
 
 

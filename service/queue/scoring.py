@@ -199,8 +199,9 @@ class ScoringWorker:
         )
 
     async def _heartbeat(self, stop: asyncio.Event) -> None:
-        """Say this worker is alive, and do the queue's housekeeping: backlog episodes and
-        expired idempotency keys (any worker may; each step is safe to run concurrently)."""
+        """Say this worker is alive, and do the queue's housekeeping: backlog episodes,
+        expired idempotency keys and rate-limit counts (any worker may; each step is safe
+        to run concurrently)."""
         host, pid = socket.gethostname(), os.getpid()
         while not stop.is_set():
             try:
@@ -208,6 +209,7 @@ class ScoringWorker:
                 for site in await self._jobs.check_backlog():
                     log.warning("site %s is in backlog: scoring is behind its limit", site)
                 await self._jobs.sweep_idempotency_keys(self._settings.idempotency_keep)
+                await self._jobs.sweep_rate_limits()
             except Exception as error:
                 log.debug("heartbeat failed: %s", error)
             await wait_any(stop, None, HEARTBEAT_SECONDS)

@@ -12,7 +12,7 @@ import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Generic, Literal, TypeVar, cast
+from typing import Any, Generic, Literal, NoReturn, TypeVar, cast
 from uuid import UUID
 
 from sqlalchemy import Row
@@ -31,10 +31,11 @@ from moderation.domain import (
 from moderation.errors import FieldError
 from moderation.policy import Decision, Policy, max_score
 from service.cursors import decode_score_cursor, decode_time_cursor, encode_cursor
-from service.errors import Conflict, InvalidInput, NotFound
+from service.errors import Conflict, InvalidInput, NotFound, RateLimited
 from service.store import queries as q
 from service.store import staff_queries as sq
 from service.store.db import sqlstate
+from service.store.limits import Limits
 
 T = TypeVar("T")
 #: Replies nest this deep in the public thread; deeper ones are not shown.
@@ -310,15 +311,19 @@ class CommentStore:
         duplicate_window: float,
         idempotency_key: str | None = None,
         request_hash: bytes = b"",
+        limits: Limits | None = None,
     ) -> Submitted:
         """Store a comment and its scoring job in one transaction, or nothing at all.
 
-        With an idempotency key, a retry of the same request gets the original answer; the
-        same key with another body is InvalidInput, and while the first request is still
-        running, Conflict. Raises InvalidInput when the parent is not a comment of the same
-        article, and Conflict when the author posted the same text within the window.
+        With an idempotency key, a retry of the same request gets the original answer (and
+        is not counted against ``limits``); the same key with another body is InvalidInput,
+        and while the first request is still running, Conflict. Raises RateLimited when a
+        limit is reached (counted in the same statement, across every replica), InvalidInput
+        when the parent is not a comment of the same article, and Conflict when the author
+        posted the same text within the window. Only a stored comment is counted.
         """
         token = "rga_" + secrets.token_urlsafe(24)
+        limit_params = _limit_params(limits)
         async with self._engine.begin() as conn:
             if idempotency_key is not None:
                 replay = await _claim_idempotency_key(
@@ -330,6 +335,7 @@ class CommentStore:
                 await conn.execute(
                     q.INSERT_COMMENT,
                     {
+                        **limit_params,
                         "site_id": new.site_id,
                         "article_id": new.article_id,
                         "article_url": new.article_url,
@@ -345,6 +351,10 @@ class CommentStore:
                     },
                 )
             ).one()
+            if not row.allowed:
+                await _refuse(
+                    conn, limit_params, "Too many comments from here; wait and try again."
+                )
             if not row.parent_ok:
                 raise InvalidInput([FieldError("parent_id", "is not a comment of this article")])
             if not row.fresh:
@@ -533,13 +543,18 @@ class CommentStore:
                 results.append(DecisionResult(CommentId(comment_id), verdict, True))
         return results, missing
 
-    async def report(self, comment_id: UUID, reader_key: bytes, reason: str | None) -> ReportResult:
+    async def report(
+        self, comment_id: UUID, reader_key: bytes, reason: str | None, limits: Limits | None = None
+    ) -> ReportResult:
         """Record a reader's report of a published comment, once per reader.
 
-        When the reports reach the site's threshold, the comment goes back to ``held``
-        (audit row, ``comment.held`` and ``comment.reported`` events, same transaction).
-        Only published comments can be reported: others are NotFound, as readers cannot
-        see them.
+        ``reader_key`` names the reporter (a hash of their network, so a household's many
+        addresses report once). A repeated report is accepted but neither counted again nor
+        counted against ``limits``; a new one past them raises RateLimited and leaves
+        nothing behind. When the reports reach the site's threshold, the comment goes back
+        to ``held`` (audit row saying how many networks reported, ``comment.held`` and
+        ``comment.reported`` events, same transaction). Only published comments can be
+        reported: others are NotFound, as readers cannot see them.
         """
         async with self._engine.begin() as conn:
             context = (await conn.execute(q.REPORT_CONTEXT, {"comment_id": comment_id})).first()
@@ -553,38 +568,15 @@ class CommentStore:
             ).first()
             if added is None:
                 return ReportResult(context.site_id, recorded=False, held=False)
+            limit_params = _limit_params(limits)
+            if not (await conn.execute(q.HIT_RATE_LIMITS, limit_params)).scalar_one():
+                await _refuse(
+                    conn, limit_params, "Too many reports from your network; wait and try again."
+                )
             policy = Policy.from_json(context.policy, version=context.policy_version)
             if added.report_count != policy.report_threshold:
                 return ReportResult(context.site_id, recorded=True, held=False)
-            why = f"reported by {added.report_count} readers"
-            await _change_status(
-                conn,
-                comment_id=comment_id,
-                site_id=context.site_id,
-                from_status="approved",
-                to_status="held",
-                actor_kind="system",
-                actor="readers",
-                reason=why,
-            )
-            await conn.execute(
-                q.INSERT_OUTBOX,
-                {
-                    "event_type": "comment.reported",
-                    "site_id": context.site_id,
-                    "comment_id": comment_id,
-                    "payload": _dumps(
-                        {
-                            "comment_id": str(comment_id),
-                            "site_id": context.site_id,
-                            "reports": added.report_count,
-                            "threshold": policy.report_threshold,
-                            "status": "held",
-                            "reason": why,
-                        }
-                    ),
-                },
-            )
+            await _hold_reported(conn, comment_id, context.site_id, added.report_count, policy)
         return ReportResult(context.site_id, recorded=True, held=True)
 
     async def audit(self, comment_id: UUID) -> list[AuditEntry]:
@@ -606,6 +598,62 @@ class CommentStore:
         ]
 
 
+def _limit_params(limits: Limits | None) -> dict[str, Any]:
+    checks = limits.checks if limits is not None else ()
+    return {
+        "rl_keys": [c.key for c in checks],
+        "rl_caps": [c.cap for c in checks],
+        "rl_shards": [c.shards for c in checks],
+        "rl_window": limits.window if limits is not None else 60,
+        "rl_bucket": limits.bucket if limits is not None else 10,
+    }
+
+
+async def _refuse(conn: AsyncConnection, limit_params: Mapping[str, Any], detail: str) -> NoReturn:
+    """Raise RateLimited with how long to wait; the transaction, and its hit, roll back."""
+    wait = (await conn.execute(q.RATE_LIMIT_WAIT, limit_params)).scalar_one()
+    raise RateLimited(detail, float(wait))
+
+
+async def _hold_reported(
+    conn: AsyncConnection, comment_id: UUID, site_id: str, networks: int, policy: Policy
+) -> None:
+    """Send a reported comment back to the queue, saying how many networks reported it."""
+    why = f"reported from {networks} networks"
+    reports = {"networks": networks, "threshold": policy.report_threshold}
+    await _change_status(
+        conn,
+        comment_id=comment_id,
+        site_id=site_id,
+        from_status="approved",
+        to_status="held",
+        actor_kind="system",
+        actor="readers",
+        reason=why,
+        explanation={"rule": "reader_reports", "reports": reports},
+    )
+    await conn.execute(
+        q.INSERT_OUTBOX,
+        {
+            "event_type": "comment.reported",
+            "site_id": site_id,
+            "comment_id": comment_id,
+            "payload": _dumps(
+                {
+                    "comment_id": str(comment_id),
+                    "site_id": site_id,
+                    # "reports" is kept for receivers written before reports were per network.
+                    "reports": networks,
+                    "networks": networks,
+                    "threshold": policy.report_threshold,
+                    "status": "held",
+                    "reason": why,
+                }
+            ),
+        },
+    )
+
+
 async def _claim_idempotency_key(
     conn: AsyncConnection, site_id: str, key: str, request_hash: bytes
 ) -> Submitted | None:
@@ -621,6 +669,7 @@ async def _claim_idempotency_key(
             ) from None
         raise
     if claimed is not None:
+        await conn.execute(q.IDEMPOTENCY_LOCK_TIMEOUT_OFF)
         return None
     row = (await conn.execute(q.GET_IDEMPOTENCY_KEY, params)).one()
     if bytes(row.request_hash) != request_hash:
@@ -919,6 +968,12 @@ class JobStore:
     async def sweep_idempotency_keys(self, keep_seconds: float) -> int:
         async with self._engine.begin() as conn:
             result = await conn.execute(q.SWEEP_IDEMPOTENCY_KEYS, {"keep": keep_seconds})
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def sweep_rate_limits(self, batch: int = 10_000) -> int:
+        """Delete up to ``batch`` rate-limit counts whose window has passed; how many went."""
+        async with self._engine.begin() as conn:
+            result = await conn.execute(q.SWEEP_RATE_LIMITS, {"batch": batch})
         return int(getattr(result, "rowcount", 0) or 0)
 
     async def stats(self) -> dict[str, float]:

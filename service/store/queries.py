@@ -49,13 +49,95 @@ UPSERT_ARTICLE_OVERRIDE: Final[TextClause] = text(
     """
 )
 
+# --- rate limits ------------------------------------------------------------------------
+
+# The keys of one service.store.limits.Limits, their caps, the current bucket and the shard
+# row this hit is counted on: by connection, so one replica's connections, which run side
+# by side, rarely share a row (an unsharded key has one row, shard 0).
+_RL_LIMITS: Final = """
+    rl_limits AS (
+        SELECT l.key, l.cap, (pg_backend_pid() % l.shards)::smallint AS shard,
+               floor(extract(epoch FROM now()) / CAST(:rl_bucket AS integer))::bigint AS bucket,
+               CAST(:rl_window AS integer) / CAST(:rl_bucket AS integer) AS earlier_buckets
+        FROM unnest(CAST(:rl_keys AS text[]), CAST(:rl_caps AS integer[]),
+                    CAST(:rl_shards AS integer[])) AS l(key, cap, shards)
+    )
+"""
+
+# The CTEs a limited write starts with; rl_ok says whether the write may go ahead.
+#   rl_counted  counts this hit. The upsert locks the key's bucket (shard) row, so hits on
+#               it, from any replica, are counted one after another, each on the count the
+#               one before committed; a refused or failed write rolls its hit back. Rows
+#               are taken in sorted order, so two writes sharing keys cannot deadlock.
+#   rl_earlier  the rest of the window: earlier buckets and the key's other shards, read
+#               (not locked). Earlier buckets are closed, so only a hit in flight across a
+#               bucket's edge, or on another shard, can be missed.
+#   rl_ok       every key within its cap, this hit included
+_RATE_LIMIT_CTES: Final = f"""
+    {_RL_LIMITS},
+    rl_counted AS (
+        INSERT INTO rate_limit_hits AS h (key, bucket, shard, hits, expires_at)
+        SELECT key, bucket, shard, 1,
+               to_timestamp((bucket + 1) * CAST(:rl_bucket AS integer)
+                            + CAST(:rl_window AS integer))
+        FROM rl_limits ORDER BY key, shard
+        ON CONFLICT (key, bucket, shard) DO UPDATE SET hits = h.hits + 1
+        RETURNING h.key, h.hits
+    ),
+    rl_earlier AS (
+        SELECT e.key, sum(e.hits) AS hits
+        FROM rate_limit_hits e JOIN rl_limits l ON l.key = e.key
+        WHERE e.bucket BETWEEN l.bucket - l.earlier_buckets AND l.bucket
+          AND (e.bucket, e.shard) <> (l.bucket, l.shard)
+        GROUP BY e.key
+    ),
+    rl_ok AS (
+        SELECT coalesce(bool_and(c.hits + coalesce(e.hits, 0) <= l.cap), true) AS allowed
+        FROM rl_limits l
+        JOIN rl_counted c ON c.key = l.key
+        LEFT JOIN rl_earlier e ON e.key = l.key
+    )
+"""
+
+# A limited write that is not itself one statement (a report) counts its hit with this.
+HIT_RATE_LIMITS: Final[TextClause] = text(f"WITH {_RATE_LIMIT_CTES} SELECT allowed FROM rl_ok")
+
+# Seconds until a refused hit would be allowed, run in the refused transaction (so its own
+# hit is still counted): per key, the first bucket edge at which what is left of the window
+# fits the cap, if nothing more comes; the longest wait of all keys. A key within its cap
+# already fits at edge 0, now or earlier.
+RATE_LIMIT_WAIT: Final[TextClause] = text(
+    f"""
+    WITH {_RL_LIMITS}
+    SELECT coalesce(max(wait), 0) AS wait FROM (
+        SELECT min((l.bucket + k) * CAST(:rl_bucket AS integer)
+                   - extract(epoch FROM now())) AS wait
+        FROM rl_limits l, generate_series(0, l.earlier_buckets + 1) AS k
+        WHERE (SELECT coalesce(sum(h.hits), 0) FROM rate_limit_hits h
+               WHERE h.key = l.key
+                 AND h.bucket BETWEEN l.bucket + k - l.earlier_buckets AND l.bucket) <= l.cap
+        GROUP BY l.key
+    ) per_key
+    """
+)
+
+# Bounded, so a sweep after a long pause does not hold a long transaction.
+SWEEP_RATE_LIMITS: Final[TextClause] = text(
+    """
+    DELETE FROM rate_limit_hits WHERE ctid = ANY(ARRAY(
+        SELECT ctid FROM rate_limit_hits WHERE expires_at < now() LIMIT :batch
+    ))
+    """
+)
+
 # --- comments ---------------------------------------------------------------------------
 
-# One statement writes the article (on its first comment), the comment, its scoring job and
-# its first audit row. The parent must be a comment of the same article; if not, nothing at
-# all is written and no row comes back. ON CONFLICT DO NOTHING takes no row lock, so a hot
-# article does not serialise its comments. (Running it outside a transaction on the bare
-# driver connection was measured slower: 464/s against 877/s through SQLAlchemy.)
+# One statement counts the rate limits (rl_*, above) and writes the article (on its first
+# comment), the comment, its scoring job and its first audit row. Over a limit, or when the
+# parent is not a comment of the same article, nothing is written (the caller rolls the
+# counts back). ON CONFLICT DO NOTHING on the article takes no row lock, so a hot article
+# does not serialise its comments. (Running it outside a transaction on the bare driver
+# connection was measured slower: 464/s against 877/s through SQLAlchemy.)
 #   duplicate      the same author's same text within the window, newest first: refused,
 #                  and its status says what to tell the author (waiting, or published)
 #   article_known  an article created without a url or title takes the first one a later
@@ -64,11 +146,13 @@ UPSERT_ARTICLE_OVERRIDE: Final[TextClause] = text(
 #   answered       marks the parent as answered, for the thread's removed comments; only
 #                  its first reply takes the row lock
 INSERT_COMMENT: Final[TextClause] = text(
-    """
-    WITH ok AS (
-        SELECT parent_ok, duplicate_status, duplicate_status IS NULL AS fresh
+    f"""
+    WITH {_RATE_LIMIT_CTES},
+    ok AS (
+        SELECT allowed, parent_ok, duplicate_status, duplicate_status IS NULL AS fresh
         FROM (
             SELECT
+                (SELECT allowed FROM rl_ok) AS allowed,
                 CAST(:parent_id AS uuid) IS NULL OR EXISTS (
                     SELECT 1 FROM comments p
                     WHERE p.id = :parent_id AND p.site_id = :site_id
@@ -87,7 +171,7 @@ INSERT_COMMENT: Final[TextClause] = text(
     article AS (
         INSERT INTO articles (site_id, id, url, title)
         SELECT :site_id, :article_id, :article_url, :article_title FROM ok
-        WHERE parent_ok AND fresh
+        WHERE allowed AND parent_ok AND fresh
         ON CONFLICT (site_id, id) DO NOTHING
     ),
     article_known AS (
@@ -96,19 +180,19 @@ INSERT_COMMENT: Final[TextClause] = text(
         WHERE site_id = :site_id AND id = :article_id
           AND ((url IS NULL AND CAST(:article_url AS text) IS NOT NULL)
                OR (title IS NULL AND CAST(:article_title AS text) IS NOT NULL))
-          AND EXISTS (SELECT 1 FROM ok WHERE parent_ok AND fresh)
+          AND EXISTS (SELECT 1 FROM ok WHERE allowed AND parent_ok AND fresh)
     ),
     answered AS (
         UPDATE comments SET answered = true
         WHERE id = :parent_id AND NOT answered
-          AND EXISTS (SELECT 1 FROM ok WHERE parent_ok AND fresh)
+          AND EXISTS (SELECT 1 FROM ok WHERE allowed AND parent_ok AND fresh)
     ),
     comment AS (
         INSERT INTO comments (site_id, article_id, parent_id, body, author_name,
                               author_email, author_token_hash, author_key, body_hash)
         SELECT :site_id, :article_id, :parent_id, :body, :author_name, :author_email,
                :token_hash, :author_key, :body_hash
-        FROM ok WHERE parent_ok AND fresh
+        FROM ok WHERE allowed AND parent_ok AND fresh
         RETURNING id, created_at
     ),
     job AS (
@@ -120,7 +204,7 @@ INSERT_COMMENT: Final[TextClause] = text(
         SELECT id, :site_id, NULL, 'pending', 'system', 'system', 'submitted' FROM comment
     )
     SELECT (SELECT id FROM comment) AS id, (SELECT created_at FROM comment) AS created_at,
-           ok.parent_ok, ok.fresh, ok.duplicate_status
+           ok.allowed, ok.parent_ok, ok.fresh, ok.duplicate_status
     FROM ok
     """
 )
@@ -130,6 +214,10 @@ INSERT_COMMENT: Final[TextClause] = text(
 # A concurrent request with the same key waits on this row's lock: a short lock_timeout
 # turns that wait into "still in flight" (409) rather than a queue of blocked requests.
 IDEMPOTENCY_LOCK_TIMEOUT: Final[TextClause] = text("SET LOCAL lock_timeout = '250ms'")
+
+# Once the key is ours, the rest of the submission waits for locks as usual: the rate-limit
+# counts it takes are held only by other submissions' short transactions.
+IDEMPOTENCY_LOCK_TIMEOUT_OFF: Final[TextClause] = text("SET LOCAL lock_timeout = DEFAULT")
 
 CLAIM_IDEMPOTENCY_KEY: Final[TextClause] = text(
     """

@@ -29,7 +29,7 @@ from service.web.api import webhooks as webhook_api
 from service.web.metrics import Metrics
 from service.web.pages import views as pages
 from service.web.problems import Handler, problem_middleware
-from service.web.ratelimit import SlidingWindow
+from service.web.ratelimit import LocalLimits
 from service.web.validation import refuse_undecodable_headers
 from service.webhooks.ssrf import UrlGuard
 
@@ -73,7 +73,7 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> web.
     app[keys.SETTINGS] = settings
     app[keys.METRICS] = Metrics()
     app[keys.SITE_CACHE] = {}
-    app[keys.RATE_LIMITS] = SlidingWindow()
+    app[keys.LOCAL_LIMITS] = LocalLimits()
     app[keys.TRUSTED_PROXIES] = parse_networks(settings.trusted_proxies)
     app[keys.WEBHOOK_GUARD] = UrlGuard.from_setting(settings.webhook_allowed_networks)
 

@@ -13,7 +13,7 @@ from service.store.review import ReviewStore
 from service.store.staff import StaffStore
 from service.store.webhooks import WebhookStore
 from service.web.metrics import Metrics
-from service.web.ratelimit import SlidingWindow
+from service.web.ratelimit import LocalLimits
 from service.webhooks.ssrf import UrlGuard
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -26,8 +26,8 @@ METRICS = web.AppKey("metrics", Metrics)
 JOBS = web.AppKey("jobs", JobStore)
 #: site id -> (monotonic time read, site): a couple of seconds of caching on the hot path.
 SITE_CACHE = web.AppKey("site_cache", dict[str, tuple[float, Site]])
-#: Comment submissions per client network, author and site (service.web.ratelimit).
-RATE_LIMITS = web.AppKey("rate_limits", SlidingWindow)
+#: This process's own count of the rate limits, in front of PostgreSQL's (service.web.ratelimit).
+LOCAL_LIMITS = web.AppKey("local_limits", LocalLimits)
 #: Proxies whose X-Forwarded-For is believed.
 TRUSTED_PROXIES = web.AppKey("trusted_proxies", tuple[IPNetwork, ...])
 WEBHOOKS = web.AppKey("webhooks", WebhookStore)

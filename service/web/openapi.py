@@ -898,8 +898,9 @@ PATHS: Final[dict[str, Any]] = {
     "/v1/comments/{comment}/reports": {
         "parameters": [_COMMENT_PARAM],
         "post": {
-            "summary": "A reader reports a published comment (once per reader); past the "
-            "site's report_threshold it goes back to the moderators' queue.",
+            "summary": "A reader reports a published comment (once per reader's network: "
+            "IPv4 /24, IPv6 /64); past the site's report_threshold it goes back to the "
+            "moderators' queue. Too many reports from one network: 429 with Retry-After.",
             "requestBody": _body(
                 {
                     "type": "object",
@@ -909,7 +910,7 @@ PATHS: Final[dict[str, Any]] = {
             ),
             "responses": {
                 "202": _json({"type": "object"}, "Recorded (or already recorded)"),
-                **_errors(400, 404, 413, 415, 422, 503),
+                **_errors(400, 404, 413, 415, 422, 429, 503),
             },
         },
         "options": {

@@ -167,7 +167,7 @@ async def test_reports__threshold_holds_with_reason_and_sends_comment_reported(
         r = await client.post(url, json={}, headers={"X-Forwarded-For": address})
         assert r.status == 202
     [row] = await _rows(settings, "SELECT status, status_reason FROM comments")
-    assert (row["status"], row["status_reason"]) == ("held", "reported by 2 readers")
+    assert (row["status"], row["status_reason"]) == ("held", "reported from 2 networks")
     events = [
         r["event_type"] for r in await _rows(settings, "SELECT event_type FROM outbox ORDER BY seq")
     ]

@@ -21,7 +21,15 @@ from aiohttp import web
 
 from moderation.domain import DETOXIFY_LABELS, STATUSES, AuditEntry, Comment, Status, Verdict
 from moderation.errors import FieldError
-from service.errors import Forbidden, InvalidInput, NotFound, RateLimited, Unauthenticated
+from service.errors import (
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    RateLimited,
+    ReplyguardError,
+    Unauthenticated,
+)
+from service.settings import Settings
 from service.store.comments import (
     AuthorsComment,
     NewComment,
@@ -30,6 +38,7 @@ from service.store.comments import (
     Site,
     ThreadItem,
 )
+from service.store.limits import Check, Limits
 from service.web import keys
 from service.web.ratelimit import IPAddress, client_address, client_network
 from service.web.validation import (
@@ -49,6 +58,9 @@ SITE_CACHE_SECONDS: Final = 2.0
 IDEMPOTENCY_KEY: Final = re.compile(r"^[\x21-\x7e]{1,255}$")
 MAX_BULK_IDS: Final = 500
 CORS_HEADERS: Final = "Content-Type, Authorization, Idempotency-Key"
+#: Rows a site's comment count is spread over (service.web.ratelimit.Check): as many comments
+#: to one site can be written at once.
+SITE_LIMIT_SHARDS: Final = 16
 
 routes = web.RouteTableDef()
 #: /readyz and /metrics name sites and queue internals: never on the public listener.
@@ -254,16 +266,27 @@ async def post_comment(request: web.Request) -> web.Response:
         author_key=_author_key(new, network),
         body_hash=hashlib.sha256(" ".join(new.body.casefold().split()).encode()).digest(),
     )
-    _rate_limit(request, site.id, network, new.author_key)
     request_hash = hashlib.sha256(
         json.dumps([article_id, data], sort_keys=True, separators=(",", ":")).encode()
     ).digest()
-    submitted = await request.app[keys.COMMENTS].submit(
-        new,
-        duplicate_window=settings.duplicate_window,
-        idempotency_key=idempotency_key,
-        request_hash=request_hash,
-    )
+    limits = _submission_limits(settings, site.id, network, new.author_key)
+    try:
+        _local_limit(request, limits, "Too many comments from here; wait and try again.")
+        submitted = await request.app[keys.COMMENTS].submit(
+            new,
+            duplicate_window=settings.duplicate_window,
+            idempotency_key=idempotency_key,
+            request_hash=request_hash,
+            limits=limits,
+        )
+    except RateLimited:
+        request.app[keys.METRICS].inc(
+            "replyguard_comments_rate_limited_total", "Submissions refused (429).", site=site.id
+        )
+        raise
+    except ReplyguardError:  # refused for what it is (a repost, no parent): not counted
+        request.app[keys.LOCAL_LIMITS].give_back(limits)
+        raise
     if not submitted.replayed:
         request.app[keys.METRICS].inc(
             "replyguard_comments_accepted_total", "Comments accepted (202).", site=site.id
@@ -306,20 +329,23 @@ def _author_key(new: NewComment, network: str) -> bytes:
     return hashlib.sha256(f"{new.site_id}|{who}".encode()).digest()
 
 
-def _rate_limit(request: web.Request, site_id: str, network: str, author_key: bytes) -> None:
-    settings = request.app[keys.SETTINGS]
-    wait = request.app[keys.RATE_LIMITS].hit(
+def _local_limit(request: web.Request, limits: Limits, detail: str) -> None:
+    """Refuse from memory what this process alone has already let through a cap's worth of."""
+    wait = request.app[keys.LOCAL_LIMITS].hit(limits)
+    if wait is not None:
+        raise RateLimited(detail, wait)
+
+
+def _submission_limits(settings: Settings, site_id: str, network: str, author_key: bytes) -> Limits:
+    """Comments per minute from one network, one author and to one site, on every replica."""
+    return Limits.per_minute(
         [
-            (f"net:{site_id}:{network}", settings.rate_per_network),
-            (f"author:{author_key.hex()}", settings.rate_per_author),
-            (f"site:{site_id}", settings.rate_per_site),
+            Check(f"net:{site_id}:{network}", settings.rate_per_network),
+            Check(f"author:{author_key.hex()}", settings.rate_per_author),
+            # Every comment to the site counts here: spread, so they do not queue on one row.
+            Check(f"site:{site_id}", settings.rate_per_site, shards=SITE_LIMIT_SHARDS),
         ]
     )
-    if wait is not None:
-        request.app[keys.METRICS].inc(
-            "replyguard_comments_rate_limited_total", "Submissions refused (429).", site=site_id
-        )
-        raise RateLimited("Too many comments from here; wait and try again.", wait)
 
 
 @routes.get("/v1/sites/{site}/articles/{article}/comments")
@@ -391,15 +417,22 @@ async def get_comment(request: web.Request) -> web.Response:
 @routes.post("/v1/comments/{comment}/reports")
 async def post_report(request: web.Request) -> web.Response:
     """A reader flags a published comment; past the site's threshold it goes back to the queue."""
+    settings = request.app[keys.SETTINGS]
     comment_id = _path_comment(request)
-    data = await read_json_object(request, request.app[keys.SETTINGS].max_request_bytes)
+    data = await read_json_object(request, settings.max_request_bytes)
     f = Fields(data)
     f.only(("reason",))
     reason = f.text("reason", max_chars=500)
     f.done()
-    address = _client(request)
-    reader_key = hashlib.sha256(f"reader:{address}".encode()).digest()
-    report = await request.app[keys.COMMENTS].report(comment_id, reader_key, reason)
+    # One reporter per network, as the rate limits count: a household's or a phone's many
+    # addresses (one IPv6 host owns a whole /64) report a comment once.
+    network = client_network(_client(request))
+    reader_key = hashlib.sha256(f"reader-network:{network}".encode()).digest()
+    limits = Limits.per_hour([Check(f"report:{network}", settings.reports_per_network)])
+    _local_limit(request, limits, "Too many reports from your network; wait and try again.")
+    report = await request.app[keys.COMMENTS].report(comment_id, reader_key, reason, limits)
+    if not report.recorded:
+        request.app[keys.LOCAL_LIMITS].give_back(limits)
     response = _private({"comment_id": str(comment_id), "recorded": report.recorded}, status=202)
     _cors(request, response, await _site(request, report.site_id))
     return response
