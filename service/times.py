@@ -1,4 +1,9 @@
-"""Times on the wire: the one reader of client-sent times.
+"""Times on the wire: the one format replyguard writes (``iso``) and the one reader of
+client-sent times (``parse_time``).
+
+Every time replyguard sends (the API, webhook bodies, exports) is UTC in RFC 3339 with a
+``Z``, e.g. ``2026-06-01T12:00:00.123456Z``, so clients compare them as text and never see
+two spellings of one instant.
 
 A client may send any ISO 8601 text; PostgreSQL (through asyncpg) stores times only inside
 a range, and converting a time near year 1 or 9999 to UTC overflows in Python. Everything
@@ -8,7 +13,7 @@ that reads a time from a request or a cursor goes through ``parse_time``.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Final
+from typing import Final, overload
 
 #: The times a client may send, in UTC: what both Python and PostgreSQL hold, a day inside
 #: Python's limits so converting an offset or stepping back a few seconds cannot overflow.
@@ -41,3 +46,14 @@ def parse_time(value: object) -> datetime:
         earliest, latest = EARLIEST_TIME.date(), LATEST_TIME.date()
         raise ValueError(f"must be a time from {earliest} to {latest} in UTC")
     return parsed
+
+
+@overload
+def iso(value: datetime) -> str: ...
+@overload
+def iso(value: None) -> None: ...
+def iso(value: datetime | None) -> str | None:
+    """``value`` as replyguard writes times: UTC, RFC 3339, ``Z``; None stays None."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -26,6 +26,7 @@ from service.cli.common import (
 )
 from service.errors import SchemaTooNewError
 from service.settings import Settings, SettingsError, load_settings
+from service.times import iso
 
 if TYPE_CHECKING:
     from service.web import serving
@@ -352,7 +353,7 @@ def cmd_export_author(args: argparse.Namespace) -> int:
             "author_email": c.author_email,
             "body": c.body,
             "status": c.status,
-            "created_at": c.created_at.isoformat(),
+            "created_at": iso(c.created_at),
         }
         for c, key in found
     ]

@@ -36,6 +36,7 @@ from service.store import queries as q
 from service.store import staff_queries as sq
 from service.store.db import sqlstate
 from service.store.limits import Limits
+from service.times import iso
 
 T = TypeVar("T")
 #: Replies nest this deep in the public thread; deeper ones are not shown.
@@ -363,7 +364,7 @@ class CommentStore:
             if idempotency_key is not None:
                 answer = {
                     "id": str(submitted.id),
-                    "created_at": submitted.created_at.isoformat(),
+                    "created_at": iso(submitted.created_at),
                     "author_token": token,
                 }
                 await conn.execute(
@@ -961,7 +962,7 @@ class JobStore:
         async with self._engine.connect() as conn:
             rows = (await conn.execute(q.OPEN_BACKLOGS)).all()
         return [
-            {"site": r.site_id, "since": r.started_at.isoformat(), "oldest_age": r.oldest_age}
+            {"site": r.site_id, "since": iso(r.started_at), "oldest_age": r.oldest_age}
             for r in rows
         ]
 

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from service.errors import Conflict, NotFound
 from service.store import webhook_queries as q
 from service.store.comments import Page, Principal
+from service.times import iso
 
 #: Events an endpoint can subscribe to. ``webhook.test`` is sent on demand only.
 SUBSCRIBABLE_EVENTS: Final[tuple[str, ...]] = (
@@ -201,19 +202,13 @@ def _delivery(row: Row[Any]) -> Delivery:
     )
 
 
-def _iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def event_body(event_type: str, at: datetime, data: Mapping[str, Any]) -> str:
     """The Standard Webhooks body: ``{"type", "timestamp", "data"}``, compact JSON."""
-    return _dumps({"type": event_type, "timestamp": _iso(at), "data": dict(data)})
+    return _dumps({"type": event_type, "timestamp": iso(at), "data": dict(data)})
 
 
 def _event_data(row: Row[Any]) -> dict[str, Any]:
@@ -240,7 +235,7 @@ def _event_data(row: Row[Any]) -> dict[str, Any]:
             "author_name": m["author_name"],
             "body": m["body"],
             "status": payload.get("status", m["status"]),
-            "created_at": _iso(m["comment_created_at"]),
+            "created_at": iso(m["comment_created_at"]),
             "scores": m["scores"],
             "explanation": m["explanation"],
         }
@@ -646,7 +641,7 @@ class WebhookStore:
             reason = attempt.disable_reason
             if reason is None and attempt.finished_at - health.failing_since >= disable_after:
                 reason = (
-                    f"failing continuously since {_iso(health.failing_since)} "
+                    f"failing continuously since {iso(health.failing_since)} "
                     f"(more than {disable_after.days} days)"
                 )
             if reason is None:

@@ -22,7 +22,7 @@ from service.store.review import ReviewStore
 from service.store.staff import StaffStore
 from service.store.webhooks import WebhookStore
 from service.web import keys, openapi, sessions
-from service.web.api import public as api
+from service.web.api import moderators, operations, public
 from service.web.api import review as review_api
 from service.web.api import staff as staff_api
 from service.web.api import webhooks as webhook_api
@@ -96,7 +96,9 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> web.
             await db.dispose()
 
     app.cleanup_ctx.append(database)
-    app.add_routes(api.routes)
+    app.add_routes(public.routes)
+    app.add_routes(moderators.routes)
+    app.router.add_get("/healthz", operations.healthz)
     app.add_routes(webhook_api.routes)
     app.add_routes(review_api.routes)
     app.add_routes(staff_api.routes)
@@ -119,6 +121,6 @@ def create_ops_app(public: web.Application) -> web.Application:
         ops[keys.WEBHOOKS] = public[keys.WEBHOOKS]
 
     ops.on_startup.append(share_stores)
-    ops.router.add_get("/healthz", api.healthz)
-    ops.add_routes(api.operations)
+    ops.router.add_get("/healthz", operations.healthz)
+    ops.add_routes(operations.operations)
     return ops

@@ -25,15 +25,15 @@ from moderation.policy import Policy, decide
 from moderation.text import count_links, normalise_for_scoring
 from service.errors import InvalidInput, NotFound
 from service.store.review import Change, Claim, DecidedSample
+from service.times import iso
 from service.web import keys
-from service.web.api.public import (
+from service.web.api.common import (
     MAX_BULK_IDS,
-    _iso,
-    _path_comment,
-    _path_site,
-    _principal,
-    _private,
-    _require_admin,
+    authenticate,
+    path_comment,
+    path_site,
+    private,
+    require_admin,
 )
 from service.web.validation import (
     ARTICLE_ID,
@@ -67,8 +67,8 @@ def _claim_json(claim: Claim) -> dict[str, Any]:
     return {
         "comment_id": str(claim.comment_id),
         "holder": claim.actor,
-        "claimed_at": _iso(claim.claimed_at),
-        "expires_at": _iso(claim.expires_at),
+        "claimed_at": iso(claim.claimed_at),
+        "expires_at": iso(claim.expires_at),
     }
 
 
@@ -82,13 +82,13 @@ def _change_json(change: Change) -> dict[str, Any]:
         "to_status": change.to_status,
         "status": change.status,
         "actor": {"kind": change.actor_kind, "name": change.actor},
-        "at": _iso(change.at),
+        "at": iso(change.at),
     }
 
 
 @routes.get("/v1/queue/summary")
 async def queue_summary(request: web.Request) -> web.Response:
-    principal = await _principal(request)
+    principal = await authenticate(request)
     site_id = _query_site(request)
     article_id = request.query.get("article") or None
     if article_id is not None and not ARTICLE_ID.match(article_id):
@@ -99,7 +99,7 @@ async def queue_summary(request: web.Request) -> web.Response:
     review = request.app[keys.REVIEW]
     summary = await review.summary(principal, site_id=site_id, article_id=article_id)
     articles = await review.waiting_articles(principal, site_id=site_id, status=status)
-    return _private(
+    return private(
         {
             "counts": summary.counts,
             "oldest_seconds": summary.oldest_seconds,
@@ -121,7 +121,7 @@ async def queue_summary(request: web.Request) -> web.Response:
 async def changes(request: web.Request) -> web.Response:
     """Poll with ``since`` set to the last answer's ``now``; the answer repeats a few
     seconds of changes (see ``CHANGES_OVERLAP_SECONDS``), so drop audit ids already seen."""
-    principal = await _principal(request)
+    principal = await authenticate(request)
     site_id = _query_site(request)
     since = query_time(request, "since")
     if since is not None:
@@ -129,9 +129,9 @@ async def changes(request: web.Request) -> web.Response:
     found = await request.app[keys.REVIEW].changes(
         principal, site_id=site_id, since=since, limit=MAX_CHANGES
     )
-    return _private(
+    return private(
         {
-            "now": _iso(found.now),
+            "now": iso(found.now),
             "items": [_change_json(c) for c in found.items],
             "truncated": len(found.items) >= MAX_CHANGES,
             "claims": [_claim_json(c) for c in found.claims],
@@ -143,7 +143,7 @@ async def changes(request: web.Request) -> web.Response:
 async def claim(request: web.Request) -> web.Response:
     """Open a comment for review: it is yours for a few minutes unless someone else's
     claim is live, in which case the answer names them (``mine`` false)."""
-    principal = await _principal(request)
+    principal = await authenticate(request)
     data = await read_json_object(request, request.app[keys.SETTINGS].max_request_bytes)
     f = Fields(data)
     f.only(("comment_id",))
@@ -156,20 +156,20 @@ async def claim(request: web.Request) -> web.Response:
     held = await request.app[keys.REVIEW].claim(
         principal, comment, request.app[keys.SETTINGS].claim_seconds
     )
-    return _private({**_claim_json(held), "mine": held.actor == principal.actor})
+    return private({**_claim_json(held), "mine": held.actor == principal.actor})
 
 
 @routes.delete("/v1/claims/{comment}")
 async def release_claim(request: web.Request) -> web.Response:
-    principal = await _principal(request)
-    await request.app[keys.REVIEW].release(principal, _path_comment(request))
+    principal = await authenticate(request)
+    await request.app[keys.REVIEW].release(principal, path_comment(request))
     return web.Response(status=204, headers={"Cache-Control": "no-store"})
 
 
 @routes.post("/v1/decisions/reopen")
 async def reopen(request: web.Request) -> web.Response:
     """Back to ``held``: the undo of an approval or rejection, or a second look."""
-    principal = await _principal(request)
+    principal = await authenticate(request)
     data = await read_json_object(request, request.app[keys.SETTINGS].max_request_bytes)
     f = Fields(data)
     f.only(("ids", "reason"))
@@ -179,7 +179,7 @@ async def reopen(request: web.Request) -> web.Response:
     results, missing = await request.app[keys.COMMENTS].decide(
         principal, ids, "held", reason or "reopened"
     )
-    return _private(
+    return private(
         {
             "items": [{"id": str(r.id), "status": r.status, "changed": r.changed} for r in results],
             "not_found": [str(m) for m in missing],
@@ -243,11 +243,11 @@ def compare_policies(
 async def policy_preview(request: web.Request) -> web.Response:
     """How many of the site's last N decided comments a proposed policy would decide
     differently from the current one, re-run on their stored scores. Changes nothing."""
-    principal = await _principal(request)
-    site_id = _path_site(request)
+    principal = await authenticate(request)
+    site_id = path_site(request)
     if not principal.may_see(site_id):
         raise NotFound(f"No site {site_id!r}.")
-    _require_admin(principal, site_id)
+    require_admin(principal, site_id)
     data = await read_json_object(request, request.app[keys.SETTINGS].max_request_bytes)
     f = Fields(data)
     f.only(("policy", "last"))
@@ -262,4 +262,4 @@ async def policy_preview(request: web.Request) -> web.Response:
     site = await request.app[keys.SITES].get(site_id)
     samples = await request.app[keys.REVIEW].recent_decided(site_id, last)
     result = await asyncio.to_thread(compare_policies, site.policy, proposed, samples)
-    return _private({**result, "last": last, "policy_version": site.policy.version})
+    return private({**result, "last": last, "policy_version": site.policy.version})

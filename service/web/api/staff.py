@@ -8,7 +8,6 @@ admin's token label or user name.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -17,8 +16,9 @@ from service.accounts.auth import USER_NAME, normalise_name
 from service.errors import Forbidden, NotFound
 from service.store.comments import Principal
 from service.store.staff import StaffChange, StaffUser, TokenInfo
+from service.times import iso
 from service.web import keys
-from service.web.api.public import _principal, _private
+from service.web.api.common import authenticate, private
 from service.web.validation import query_int
 
 routes = web.RouteTableDef()
@@ -27,16 +27,12 @@ routes = web.RouteTableDef()
 # --- helpers ----------------------------------------------------------------------------
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
 def _sites(sites: frozenset[str] | None) -> list[str] | None:
     return None if sites is None else sorted(sites)
 
 
 async def _admin(request: web.Request) -> Principal:
-    principal = await _principal(request)
+    principal = await authenticate(request)
     if principal.role != "admin":
         raise Forbidden("Tokens and users are managed with an admin token or an admin's session.")
     return principal
@@ -62,9 +58,9 @@ def token_json(token: TokenInfo) -> dict[str, Any]:
         "role": token.role,
         "sites": _sites(token.sites),
         "label": token.label,
-        "created_at": _iso(token.created_at),
-        "last_used_at": _iso(token.last_used_at),
-        "revoked_at": _iso(token.revoked_at),
+        "created_at": iso(token.created_at),
+        "last_used_at": iso(token.last_used_at),
+        "revoked_at": iso(token.revoked_at),
     }
 
 
@@ -73,10 +69,10 @@ def user_json(user: StaffUser) -> dict[str, Any]:
         "name": user.name,
         "role": user.role,
         "sites": _sites(user.sites),
-        "created_at": _iso(user.created_at),
-        "updated_at": _iso(user.updated_at),
-        "last_seen_at": _iso(user.last_seen_at),
-        "disabled_at": _iso(user.disabled_at),
+        "created_at": iso(user.created_at),
+        "updated_at": iso(user.updated_at),
+        "last_seen_at": iso(user.last_seen_at),
+        "disabled_at": iso(user.disabled_at),
     }
 
 
@@ -87,7 +83,7 @@ def change_json(change: StaffChange) -> dict[str, Any]:
         "target": change.target,
         "sites": _sites(change.sites),
         "actor": change.actor,
-        "at": _iso(change.at),
+        "at": iso(change.at),
     }
 
 
@@ -98,7 +94,7 @@ def change_json(change: StaffChange) -> dict[str, Any]:
 async def list_tokens(request: web.Request) -> web.Response:
     principal = await _admin(request)
     tokens = await request.app[keys.STAFF].tokens(principal.sites)
-    return _private({"items": [token_json(t) for t in tokens], "next_cursor": None})
+    return private({"items": [token_json(t) for t in tokens], "next_cursor": None})
 
 
 @routes.post("/v1/tokens/{token}/revoke")
@@ -107,7 +103,7 @@ async def revoke_token(request: web.Request) -> web.Response:
     token, changed = await request.app[keys.STAFF].revoke_token(
         _path_token(request), scope=principal.sites, actor=principal.actor
     )
-    return _private({**token_json(token), "changed": changed})
+    return private({**token_json(token), "changed": changed})
 
 
 # --- users --------------------------------------------------------------------------------
@@ -117,7 +113,7 @@ async def revoke_token(request: web.Request) -> web.Response:
 async def list_users(request: web.Request) -> web.Response:
     principal = await _admin(request)
     users = await request.app[keys.STAFF].users(principal.sites)
-    return _private({"items": [user_json(u) for u in users], "next_cursor": None})
+    return private({"items": [user_json(u) for u in users], "next_cursor": None})
 
 
 async def _set_disabled(request: web.Request, disabled: bool) -> web.Response:
@@ -125,7 +121,7 @@ async def _set_disabled(request: web.Request, disabled: bool) -> web.Response:
     user, changed = await request.app[keys.STAFF].set_user_disabled(
         _path_user(request), disabled, scope=principal.sites, actor=principal.actor
     )
-    return _private({**user_json(user), "changed": changed})
+    return private({**user_json(user), "changed": changed})
 
 
 @routes.post("/v1/users/{user}/disable")
@@ -146,4 +142,4 @@ async def staff_audit(request: web.Request) -> web.Response:
     principal = await _admin(request)
     limit = query_int(request, "limit", default=100, low=1, high=1000)
     changes = await request.app[keys.STAFF].audit(principal.sites, limit)
-    return _private({"items": [change_json(c) for c in changes], "next_cursor": None})
+    return private({"items": [change_json(c) for c in changes], "next_cursor": None})

@@ -8,7 +8,6 @@ the reason in the ``url`` field's problem; the deliverer checks it again at each
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any, Final, cast
 from uuid import UUID
 
@@ -25,8 +24,9 @@ from service.store.webhooks import (
     Endpoint,
     covers,
 )
+from service.times import iso
 from service.web import keys
-from service.web.api.public import _principal, _private
+from service.web.api.common import authenticate, private
 from service.web.validation import (
     SLUG,
     Fields,
@@ -46,12 +46,8 @@ routes = web.RouteTableDef()
 # --- helpers ----------------------------------------------------------------------------
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
 async def _admin(request: web.Request) -> Principal:
-    principal = await _principal(request)
+    principal = await authenticate(request)
     if principal.role != "admin":
         raise Forbidden("Webhooks are managed with an admin token.")
     return principal
@@ -83,14 +79,14 @@ def endpoint_json(endpoint: Endpoint, secret: str | None = None) -> dict[str, An
         if endpoint.enabled
         else {
             "reason": endpoint.disabled_reason,
-            "at": _iso(endpoint.disabled_at),
+            "at": iso(endpoint.disabled_at),
             "by": endpoint.disabled_by,
         },
-        "failing_since": _iso(endpoint.failing_since),
-        "previous_secret_valid_until": _iso(endpoint.previous_secret_until),
+        "failing_since": iso(endpoint.failing_since),
+        "previous_secret_valid_until": iso(endpoint.previous_secret_until),
         "created_by": endpoint.created_by,
-        "created_at": _iso(endpoint.created_at),
-        "updated_at": _iso(endpoint.updated_at),
+        "created_at": iso(endpoint.created_at),
+        "updated_at": iso(endpoint.updated_at),
         "links": {"deliveries": f"/v1/webhooks/{endpoint.id}/deliveries"},
     }
     if secret is not None:
@@ -106,16 +102,16 @@ def delivery_json(delivery: Delivery) -> dict[str, Any]:
         "status": delivery.state,
         "attempts": delivery.attempts,
         "max_attempts": MAX_ATTEMPTS,
-        "next_attempt_at": _iso(delivery.next_attempt_at),
+        "next_attempt_at": iso(delivery.next_attempt_at),
         "last_status_code": delivery.last_status_code,
         "last_error": delivery.last_error,
         "response_excerpt": delivery.last_response,
         "timings": {
-            "created_at": _iso(delivery.created_at),
-            "first_attempt_at": _iso(delivery.first_attempt_at),
-            "last_attempt_at": _iso(delivery.last_attempt_at),
+            "created_at": iso(delivery.created_at),
+            "first_attempt_at": iso(delivery.first_attempt_at),
+            "last_attempt_at": iso(delivery.last_attempt_at),
             "last_duration_ms": delivery.last_duration_ms,
-            "delivered_at": _iso(delivery.delivered_at),
+            "delivered_at": iso(delivery.delivered_at),
         },
     }
 
@@ -195,7 +191,7 @@ async def create_webhook(request: web.Request) -> web.Response:
         description=description,
         created_by=principal.actor,
     )
-    response = _private(endpoint_json(endpoint, secret), status=201)
+    response = private(endpoint_json(endpoint, secret), status=201)
     response.headers["Location"] = f"/v1/webhooks/{endpoint.id}"
     return response
 
@@ -207,14 +203,14 @@ async def list_webhooks(request: web.Request) -> web.Response:
     if site_id is not None and not SLUG.match(site_id):
         raise InvalidInput([FieldError("site", "must be a site id")])
     endpoints = await request.app[keys.WEBHOOKS].visible_to(principal, site_id)
-    return _private({"items": [endpoint_json(e) for e in endpoints], "next_cursor": None})
+    return private({"items": [endpoint_json(e) for e in endpoints], "next_cursor": None})
 
 
 @routes.get("/v1/webhooks/{webhook}")
 async def get_webhook(request: web.Request) -> web.Response:
     principal = await _admin(request)
     endpoint = await request.app[keys.WEBHOOKS].get(_path_webhook(request), principal)
-    return _private(endpoint_json(endpoint))
+    return private(endpoint_json(endpoint))
 
 
 @routes.patch("/v1/webhooks/{webhook}")
@@ -245,7 +241,7 @@ async def patch_webhook(request: web.Request) -> web.Response:
         rotate_secret=bool(rotate),
         secret_overlap=settings.webhook_secret_overlap,
     )
-    return _private(endpoint_json(endpoint, secret))
+    return private(endpoint_json(endpoint, secret))
 
 
 @routes.delete("/v1/webhooks/{webhook}")
@@ -274,7 +270,7 @@ async def list_deliveries(request: web.Request) -> web.Response:
         before_id=int(cursor) if cursor else None,
         limit=limit,
     )
-    return _private(
+    return private(
         {"items": [delivery_json(d) for d in page.items], "next_cursor": page.next_cursor}
     )
 
@@ -285,7 +281,7 @@ async def get_delivery(request: web.Request) -> web.Response:
     delivery = await request.app[keys.WEBHOOKS].get_delivery(
         _path_webhook(request), _path_delivery(request), principal
     )
-    return _private(delivery_json(delivery))
+    return private(delivery_json(delivery))
 
 
 @routes.post("/v1/webhooks/{webhook}/deliveries/{delivery}/redeliver")
@@ -295,7 +291,7 @@ async def redeliver(request: web.Request) -> web.Response:
     delivery = await request.app[keys.WEBHOOKS].redeliver(
         _path_webhook(request), _path_delivery(request), principal
     )
-    return _private(delivery_json(delivery), status=202)
+    return private(delivery_json(delivery), status=202)
 
 
 @routes.post("/v1/webhooks/{webhook}/redeliver")
@@ -310,7 +306,7 @@ async def redeliver_failed(request: web.Request) -> web.Response:
     f.done()
     assert since is not None
     count = await request.app[keys.WEBHOOKS].redeliver_failed(endpoint_id, principal, since)
-    return _private({"queued": count, "since": since.isoformat()}, status=202)
+    return private({"queued": count, "since": iso(since)}, status=202)
 
 
 @routes.post("/v1/webhooks/{webhook}/test")
@@ -319,6 +315,6 @@ async def send_test(request: web.Request) -> web.Response:
     principal = await _admin(request)
     endpoint_id = _path_webhook(request)
     delivery = await request.app[keys.WEBHOOKS].send_test(endpoint_id, principal)
-    response = _private(delivery_json(delivery), status=202)
+    response = private(delivery_json(delivery), status=202)
     response.headers["Location"] = f"/v1/webhooks/{endpoint_id}/deliveries/{delivery.id}"
     return response

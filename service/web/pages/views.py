@@ -28,7 +28,7 @@ from service.errors import BadRequest, FieldError, NotFound, UnsupportedMediaTyp
 from service.store.review import LiveSession
 from service.store.webhooks import Endpoint
 from service.web import keys
-from service.web.api import public as api
+from service.web.api.common import cached_site, cors
 from service.web.problems import Handler
 from service.web.ratelimit import client_address
 from service.web.sessions import (
@@ -143,10 +143,10 @@ async def widget_cors(request: web.Request, handler: Handler) -> web.StreamRespo
     if resource is None or resource.canonical != THREAD_ROUTE:
         return response
     try:
-        site = await api._site(request, request.match_info["site"])
+        site = await cached_site(request, request.match_info["site"])
     except Exception:
         return response  # an unknown site, or no database: no CORS, as before
-    api._cors(request, response, site)
+    cors(request, response, site)
     return response
 
 

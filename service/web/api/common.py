@@ -1,0 +1,139 @@
+"""What every part of the API shares: reading path parameters, who is asking (bearer
+tokens), the per-site cache and CORS, and the JSON shapes moderators see. Each API module
+(public, moderators, review, webhooks, staff, operations) and the pages import these."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Final
+from uuid import UUID
+
+from aiohttp import web
+
+from moderation.domain import AuditEntry, Comment
+from moderation.errors import FieldError
+from service.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
+from service.store.comments import Principal, Site
+from service.times import iso
+from service.web import keys
+from service.web.validation import ARTICLE_ID, SLUG, parse_uuid
+
+SITE_CACHE_SECONDS: Final = 2.0
+MAX_BULK_IDS: Final = 500
+
+
+def path_site(request: web.Request) -> str:
+    site_id = request.match_info["site"]
+    if not SLUG.match(site_id):
+        raise NotFound(f"No site {site_id!r}.")
+    return site_id
+
+
+def path_article(request: web.Request) -> str:
+    article_id = request.match_info["article"]
+    if not ARTICLE_ID.match(article_id):
+        raise InvalidInput(
+            [FieldError("article", "must be 1-200 letters, digits or . _ : / - characters")]
+        )
+    return article_id
+
+
+def path_comment(request: web.Request) -> UUID:
+    comment_id = parse_uuid(request.match_info["comment"])
+    if comment_id is None:
+        raise NotFound("No such comment.")
+    return comment_id
+
+
+def bearer(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+async def authenticate(request: web.Request) -> Principal:
+    token = bearer(request)
+    if token is None:
+        raise Unauthenticated("Send a moderator or admin token as 'Authorization: Bearer <token>'.")
+    principal = await request.app[keys.TOKENS].principal(token)
+    if principal is None:
+        raise Unauthenticated("That token is unknown or revoked.")
+    return principal
+
+
+def require_admin(principal: Principal, site_id: str | None = None) -> None:
+    if principal.role != "admin":
+        raise Forbidden("This needs an admin token.")
+    if site_id is not None and not principal.may_see(site_id):
+        raise Forbidden(f"This admin token does not cover site {site_id!r}.")
+
+
+async def cached_site(request: web.Request, site_id: str) -> Site:
+    """The site, from a cache of a couple of seconds: the hot comment path reads it often."""
+    cache: dict[str, tuple[float, Site]] = request.app[keys.SITE_CACHE]
+    now = time.monotonic()
+    hit = cache.get(site_id)
+    if hit is not None and now - hit[0] < SITE_CACHE_SECONDS:
+        return hit[1]
+    site = await request.app[keys.SITES].get(site_id)
+    cache[site_id] = (now, site)
+    return site
+
+
+def cors(request: web.Request, response: web.StreamResponse, site: Site) -> None:
+    origin = request.headers.get("Origin")
+    response.headers.add("Vary", "Origin")
+    if origin and origin in site.allowed_origins:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Access-Control-Expose-Headers"] = "Retry-After"
+
+
+def comment_json(comment: Comment, parent: Comment | None = None) -> dict[str, Any]:
+    """A comment as moderators see it: everything, including why it is where it is."""
+    return {
+        "id": str(comment.id),
+        "site_id": comment.site_id,
+        "article": {
+            "id": comment.article_id,
+            "title": comment.article_title,
+            "url": comment.article_url,
+        },
+        "parent_id": str(comment.parent_id) if comment.parent_id else None,
+        "parent": None
+        if parent is None
+        else {
+            "id": str(parent.id),
+            "author_name": parent.author_name,
+            "body": parent.body,
+            "status": parent.status,
+        },
+        "body": comment.body,
+        "author_name": comment.author_name,
+        "author_email": comment.author_email,
+        "status": comment.status,
+        "status_reason": comment.status_reason,
+        "created_at": iso(comment.created_at),
+        "status_changed_at": iso(comment.status_changed_at),
+        "scores": comment.scores,
+        "explanation": comment.explanation,
+    }
+
+
+def audit_json(entry: AuditEntry) -> dict[str, Any]:
+    return {
+        "id": entry.id,
+        "from_status": entry.from_status,
+        "to_status": entry.to_status,
+        "actor": {"kind": entry.actor_kind, "name": entry.actor},
+        "reason": entry.reason,
+        "explanation": entry.explanation,
+        "at": iso(entry.created_at),
+    }
+
+
+def private(data: Any, status: int = 200) -> web.Response:
+    response = web.json_response(data, status=status)
+    response.headers["Cache-Control"] = "no-store"
+    return response

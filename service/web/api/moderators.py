@@ -1,0 +1,250 @@
+"""The moderators' and admins' API (bearer tokens, per site): the queue, decisions one at a
+time or in bulk, a comment's audit trail, and admins' site and article policies."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any, Final, cast
+from uuid import UUID
+
+from aiohttp import web
+
+from moderation.domain import DETOXIFY_LABELS, STATUSES, Status, Verdict
+from moderation.errors import FieldError
+from service.errors import (
+    InvalidInput,
+    NotFound,
+)
+from service.store.comments import (
+    QueueOrder,
+    Site,
+)
+from service.times import iso
+from service.web import keys
+from service.web.api.common import (
+    MAX_BULK_IDS,
+    audit_json,
+    authenticate,
+    comment_json,
+    path_article,
+    path_comment,
+    path_site,
+    private,
+    require_admin,
+)
+from service.web.validation import (
+    ARTICLE_ID,
+    SLUG,
+    Fields,
+    is_origin,
+    parse_uuid,
+    query_choice,
+    query_int,
+    read_json_object,
+)
+
+IDEMPOTENCY_KEY: Final = re.compile(r"^[\x21-\x7e]{1,255}$")
+CORS_HEADERS: Final = "Content-Type, Authorization, Idempotency-Key"
+#: Rows a site's comment count is spread over (service.web.ratelimit.Check): as many comments
+#: to one site can be written at once.
+SITE_LIMIT_SHARDS: Final = 16
+
+routes = web.RouteTableDef()
+
+
+# --- moderators ---------------------------------------------------------------------------
+
+
+@routes.get("/v1/queue")
+async def get_queue(request: web.Request) -> web.Response:
+    principal = await authenticate(request)
+    site_id = request.query.get("site") or None
+    if site_id is not None and not SLUG.match(site_id):
+        raise NotFound(f"No site {site_id!r}.")
+    status = cast(Status, query_choice(request, "status", STATUSES, "held"))
+    order = cast(QueueOrder, query_choice(request, "order", ("oldest", "score"), "oldest"))
+    label = query_choice(request, "label", DETOXIFY_LABELS, None)
+    limit = query_int(request, "limit", default=50, low=1, high=200)
+    article_id = request.query.get("article") or None
+    if article_id is not None and not ARTICLE_ID.match(article_id):
+        raise InvalidInput([FieldError("article", "is not an article id")])
+    store = request.app[keys.COMMENTS]
+    page = await store.queue(
+        principal,
+        status=status,
+        site_id=site_id,
+        article_id=article_id,
+        label=label,
+        order=order,
+        cursor=request.query.get("cursor") or None,
+        limit=limit,
+    )
+    parents = await store.get_many(c.parent_id for c in page.items if c.parent_id)
+    items = [comment_json(c, parents.get(c.parent_id) if c.parent_id else None) for c in page.items]
+    return private({"items": items, "next_cursor": page.next_cursor})
+
+
+def _decision_fields(
+    data: Mapping[str, Any], extra: tuple[str, ...] = ()
+) -> tuple[Fields, Verdict | None, str | None]:
+    f = Fields(data)
+    f.only(("action", "reason", *extra))
+    action = f.choice("action", ("approve", "reject"), required=True)
+    reason = f.text("reason", max_chars=500)
+    verdict: Verdict | None = None
+    if action is not None:
+        verdict = "approved" if action == "approve" else "rejected"
+    return f, verdict, reason
+
+
+@routes.post("/v1/comments/{comment}/decision")
+async def post_decision(request: web.Request) -> web.Response:
+    principal = await authenticate(request)
+    comment_id = path_comment(request)
+    data = await read_json_object(request, request.app[keys.SETTINGS].max_request_bytes)
+    f, verdict, reason = _decision_fields(data)
+    f.done()
+    assert verdict is not None
+    results, missing = await request.app[keys.COMMENTS].decide(
+        principal, [comment_id], verdict, reason
+    )
+    if missing:
+        raise NotFound("No such comment.")
+    result = results[0]
+    return private({"id": str(result.id), "status": result.status, "changed": result.changed})
+
+
+@routes.post("/v1/decisions")
+async def post_decisions(request: web.Request) -> web.Response:
+    principal = await authenticate(request)
+    data = await read_json_object(request, request.app[keys.SETTINGS].max_request_bytes)
+    f, verdict, reason = _decision_fields(data, ("ids",))
+    raw_ids = f.raw("ids")
+    ids: list[UUID] = []
+    if not isinstance(raw_ids, list) or not 1 <= len(raw_ids) <= MAX_BULK_IDS:
+        f.problem("ids", f"must be a list of 1-{MAX_BULK_IDS} comment ids")
+    else:
+        for i, raw in enumerate(raw_ids):
+            parsed = parse_uuid(raw)
+            if parsed is None:
+                f.problem(f"ids[{i}]", "must be a comment id (a UUID)")
+            else:
+                ids.append(parsed)
+    f.done()
+    assert verdict is not None
+    results, missing = await request.app[keys.COMMENTS].decide(principal, ids, verdict, reason)
+    return private(
+        {
+            "items": [{"id": str(r.id), "status": r.status, "changed": r.changed} for r in results],
+            "not_found": [str(m) for m in missing],
+        }
+    )
+
+
+@routes.get("/v1/comments/{comment}/audit")
+async def get_audit(request: web.Request) -> web.Response:
+    principal = await authenticate(request)
+    store = request.app[keys.COMMENTS]
+    comment = await store.get(path_comment(request))
+    if not principal.may_see(comment.site_id):
+        raise NotFound("No such comment.")
+    entries = await store.audit(comment.id)
+    return private({"items": [audit_json(e) for e in entries], "next_cursor": None})
+
+
+# --- admins -------------------------------------------------------------------------------
+
+
+def _site_json(site: Site) -> dict[str, Any]:
+    return {
+        "id": site.id,
+        "name": site.name,
+        "allowed_origins": list(site.allowed_origins),
+        "policy": site.policy.to_json(),
+        "policy_version": site.policy.version,
+        "created_at": iso(site.created_at),
+        "updated_at": iso(site.updated_at),
+    }
+
+
+@routes.put("/v1/sites/{site}")
+async def put_site(request: web.Request) -> web.Response:
+    principal = await authenticate(request)
+    site_id = request.match_info["site"]
+    require_admin(principal, site_id)
+    if not SLUG.match(site_id):
+        raise InvalidInput(
+            [
+                FieldError(
+                    "site",
+                    "must be 1-63 lowercase letters, digits, - or _, "
+                    "starting with a letter or digit",
+                )
+            ]
+        )
+    data = await read_json_object(request, request.app[keys.SETTINGS].max_request_bytes)
+    f = Fields(data)
+    f.only(("name", "allowed_origins", "policy"))
+    name = f.text("name", required=True, max_chars=200)
+    origins = f.raw("allowed_origins")
+    if origins is None:
+        origins = []
+    if not isinstance(origins, list) or len(origins) > 50:
+        f.problem("allowed_origins", "must be a list of at most 50 origins")
+        origins = []
+    for i, origin in enumerate(origins):
+        if not isinstance(origin, str) or not is_origin(origin):
+            f.problem(f"allowed_origins[{i}]", "must be an origin like https://news.example")
+    policy = f.policy("policy")
+    f.done()
+    site, created = await request.app[keys.SITES].put(
+        site_id,
+        name=name or site_id,
+        allowed_origins=[o.rstrip("/") for o in origins],
+        policy=policy,
+    )
+    request.app[keys.SITE_CACHE].pop(site_id, None)
+    return private(_site_json(site), status=201 if created else 200)
+
+
+@routes.get("/v1/sites/{site}")
+async def get_site(request: web.Request) -> web.Response:
+    principal = await authenticate(request)
+    site_id = path_site(request)
+    if not principal.may_see(site_id):
+        raise NotFound(f"No site {site_id!r}.")
+    return private(_site_json(await request.app[keys.SITES].get(site_id)))
+
+
+@routes.put("/v1/sites/{site}/articles/{article}/policy")
+async def put_article_policy(request: web.Request) -> web.Response:
+    """Override any of the site's policy fields for one article, optionally until a time."""
+    principal = await authenticate(request)
+    site_id = path_site(request)
+    require_admin(principal, site_id)
+    article_id = path_article(request)
+    site = await request.app[keys.SITES].get(site_id)
+    data = await read_json_object(request, request.app[keys.SETTINGS].max_request_bytes)
+    f = Fields(data)
+    f.only(("policy_override", "until"))
+    override = f.raw("policy_override")
+    if override is not None:
+        try:
+            site.policy.with_override(override)
+        except InvalidInput as error:
+            f.errors.extend(error.errors)
+    until = f.time("until")
+    f.done()
+    version = await request.app[keys.SITES].set_article_override(
+        site_id, article_id, override, until
+    )
+    return private(
+        {
+            "site_id": site_id,
+            "article_id": article_id,
+            "policy_override": override,
+            "until": iso(until),
+            "override_version": version,
+        }
+    )
