@@ -35,9 +35,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from service.settings import load_settings  # noqa: E402
-from service.store.comments import CommentStore, NewComment  # noqa: E402
+from service.store.comments import CommentStore  # noqa: E402
 from service.store.db import create_engine  # noqa: E402
 from service.store.limits import Check, Limits  # noqa: E402
+from service.store.values import NewComment  # noqa: E402
 from service.web.api.public import SITE_LIMIT_SHARDS  # noqa: E402
 
 ADMIN_URL = os.environ.get(

@@ -41,8 +41,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from service.settings import load_settings  # noqa: E402
-from service.store.comments import CommentStore, NewComment, Principal  # noqa: E402
+from service.store.comments import CommentStore  # noqa: E402
 from service.store.db import create_engine  # noqa: E402
+from service.store.values import NewComment, Principal  # noqa: E402
 
 ADMIN_URL = os.environ.get(
     "REPLYGUARD_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"

@@ -21,9 +21,9 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.settings import Settings, load_settings
-from service.store.comments import TokenStore
 from service.store.db import create_engine
 from service.store.schema import SCHEMA_PATH
+from service.store.tokens import TokenStore
 from service.web.app import create_app, create_ops_app
 
 ADMIN_URL = os.environ.get(

@@ -30,8 +30,9 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.settings import Settings
-from service.store.comments import Principal, TokenStore
 from service.store.review import LiveSession, SessionStore, SignInThrottle, User, UserStore
+from service.store.tokens import TokenStore
+from service.store.values import Principal
 
 #: A sign-in name: what create-user accepts and the users API looks up.
 USER_NAME: Final = re.compile(r"^[a-z0-9][a-z0-9._@-]{0,63}$")

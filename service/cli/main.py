@@ -243,8 +243,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 async def _announce(settings: Settings) -> None:
     """On a first start, say how to get in."""
-    from service.store.comments import TokenStore
     from service.store.db import create_engine
+    from service.store.tokens import TokenStore
 
     engine = create_engine(settings, pool_size=1)
     try:
@@ -272,8 +272,8 @@ async def _announce(settings: Settings) -> None:
 
 async def _create_token(settings: Settings, role: str, sites: list[str], label: str) -> str | None:
     """The new token, or None (after saying why) when a site it names does not exist."""
-    from service.store.comments import TokenStore
     from service.store.db import create_engine
+    from service.store.tokens import TokenStore
 
     await prepare(settings)
     engine = create_engine(settings, pool_size=1)
@@ -319,7 +319,7 @@ def _author_filter(args: argparse.Namespace) -> dict[str, Any] | None:
 
 
 async def _with_authors(settings: Settings, action: str, who: dict[str, Any]) -> Any:
-    from service.store.comments import AuthorStore
+    from service.store.authors import AuthorStore
     from service.store.db import create_engine
 
     engine = create_engine(settings, pool_size=1)

@@ -23,8 +23,9 @@ from moderation.policy import decide
 from moderation.scoring import Scorer
 from moderation.text import count_links, normalise_for_scoring
 from service.settings import Settings
-from service.store.comments import ClaimedJob, JobStore, ScoredComment
 from service.store.db import is_unavailable, listen
+from service.store.jobs import JobStore
+from service.store.values import ClaimedJob, ScoredComment
 from service.waiting import back_off_from_outage, wait_any
 
 log = logging.getLogger(__name__)

@@ -1,18 +1,12 @@
-"""The stores: every read and write of replyguard's data, returning domain objects.
-
-Each public method is one transaction. SQL lives in ``service.store.queries``; this module binds
-parameters, keeps the transaction boundaries and shapes rows into objects.
-"""
+"""Comments: submission (one statement: limits, article, comment, job, audit), the public
+thread, authors' views, moderators' queue and decisions, readers' reports."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import secrets
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Generic, Literal, NoReturn, TypeVar, cast
+from typing import Any, NoReturn
 from uuid import UUID
 
 from sqlalchemy import Row
@@ -20,152 +14,33 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from moderation.domain import (
-    ActorKind,
     AuditEntry,
     Comment,
     CommentId,
-    ModelInfo,
     Status,
     Verdict,
 )
 from moderation.errors import FieldError
-from moderation.policy import Decision, Policy, max_score
+from moderation.policy import Policy
 from service.cursors import decode_score_cursor, decode_time_cursor, encode_cursor
 from service.errors import Conflict, InvalidInput, NotFound, RateLimited
 from service.store import queries as q
-from service.store import staff_queries as sq
 from service.store.db import sqlstate
 from service.store.limits import Limits
+from service.store.rows import change_status, comment_from_row, dumps, hash_token
+from service.store.values import (
+    THREAD_MAX_DEPTH,
+    AuthorsComment,
+    DecisionResult,
+    NewComment,
+    Page,
+    Principal,
+    QueueOrder,
+    ReportResult,
+    Submitted,
+    ThreadItem,
+)
 from service.times import iso
-
-T = TypeVar("T")
-#: Replies nest this deep in the public thread; deeper ones are not shown.
-THREAD_MAX_DEPTH = 20
-Role = Literal["moderator", "admin"]
-QueueOrder = Literal["oldest", "score"]
-
-# --- values the stores take and give ----------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Site:
-    id: str
-    name: str
-    allowed_origins: tuple[str, ...]
-    policy: Policy
-    created_at: datetime
-    updated_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class NewComment:
-    """A validated submission; the web layer has checked every field's shape and size."""
-
-    site_id: str
-    article_id: str
-    body: str
-    author_name: str
-    author_email: str | None = None
-    parent_id: CommentId | None = None
-    article_url: str | None = None
-    article_title: str | None = None
-    #: Identifies the author across comments without keeping more than a hash.
-    author_key: bytes = b""
-    #: Identifies the text, to refuse the same author posting it again at once.
-    body_hash: bytes = b""
-
-
-@dataclass(frozen=True, slots=True)
-class Submitted:
-    id: CommentId
-    created_at: datetime
-    #: Shown to the author at submission; only its hash is kept with the comment.
-    author_token: str
-    #: True when this is the stored answer to an earlier request with the same key.
-    replayed: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class ThreadItem:
-    id: CommentId
-    parent_id: CommentId | None
-    author_name: str
-    body: str
-    created_at: datetime
-    replies: list[ThreadItem] = field(default_factory=list)
-    #: A rejected comment kept in place for the replies below it: no name, no words.
-    removed: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class AuthorsComment:
-    """A comment as its author may see it."""
-
-    comment: Comment
-    #: A comment above it still waits for moderation: an approved reply is not shown yet.
-    parent_waiting: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Page(Generic[T]):
-    items: list[T]
-    next_cursor: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """Who is calling the moderator and admin API: a token's role and the sites it covers."""
-
-    token_id: int
-    role: Role
-    #: None: every site (an admin).
-    sites: frozenset[str] | None
-    label: str
-
-    @property
-    def actor(self) -> str:
-        return self.label or f"token:{self.token_id}"
-
-    def may_see(self, site_id: str) -> bool:
-        return self.sites is None or site_id in self.sites
-
-
-@dataclass(frozen=True, slots=True)
-class DecisionResult:
-    id: CommentId
-    status: Status
-    changed: bool
-
-
-@dataclass(frozen=True, slots=True)
-class ReportResult:
-    site_id: str
-    #: False when this reader had already reported this comment.
-    recorded: bool
-    #: True when this report sent the comment back to the moderators' queue.
-    held: bool
-
-
-@dataclass(frozen=True, slots=True)
-class ClaimedJob:
-    """A comment a worker holds the lease on, with what it needs to decide it."""
-
-    comment_id: CommentId
-    attempts: int
-    body: str
-    status: Status
-    site_id: str
-    article_id: str
-    policy: Policy
-    policy_source: Literal["site", "article"]
-
-
-@dataclass(frozen=True, slots=True)
-class ScoredComment:
-    comment_id: CommentId
-    scores: Mapping[str, float]
-    decision: Decision
-
 
 #: What an author who posts the same text again is told, by what became of the first post.
 _DUPLICATE_MESSAGES: dict[Status, str] = {
@@ -175,35 +50,6 @@ _DUPLICATE_MESSAGES: dict[Status, str] = {
     "rejected": "You posted the same comment a moment ago, and it was not published; "
     "posting it again will not change that.",
 }
-
-
-def hash_token(token: str) -> bytes:
-    return hashlib.sha256(token.encode("utf-8")).digest()
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
-def _comment(row: Row[Any]) -> Comment:
-    m = row._mapping
-    return Comment(
-        id=CommentId(m["id"]),
-        site_id=m["site_id"],
-        article_id=m["article_id"],
-        parent_id=CommentId(m["parent_id"]) if m["parent_id"] else None,
-        body=m["body"],
-        author_name=m["author_name"],
-        author_email=m["author_email"],
-        status=m["status"],
-        created_at=m["created_at"],
-        status_changed_at=m["status_changed_at"],
-        status_reason=m["status_reason"],
-        scores=m["scores"],
-        explanation=m["explanation"],
-        article_title=m["article_title"],
-        article_url=m["article_url"],
-    )
 
 
 def _thread_item(row: Row[Any]) -> ThreadItem:
@@ -228,77 +74,6 @@ def _without_empty_removed(items: list[ThreadItem]) -> list[ThreadItem]:
         if not item.removed or item.replies:
             kept.append(item)
     return kept
-
-
-def _site(row: Row[Any]) -> Site:
-    m = row._mapping
-    return Site(
-        id=m["id"],
-        name=m["name"],
-        allowed_origins=tuple(m["allowed_origins"]),
-        policy=Policy.from_json(m["policy"], version=m["policy_version"]),
-        created_at=m["created_at"],
-        updated_at=m["updated_at"],
-    )
-
-
-# --- sites ------------------------------------------------------------------------------
-
-
-class SiteStore:
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
-
-    async def get(self, site_id: str) -> Site:
-        """The site, or NotFound."""
-        async with self._engine.connect() as conn:
-            row = (await conn.execute(q.GET_SITE, {"site_id": site_id})).first()
-        if row is None:
-            raise NotFound(f"No site {site_id!r}.")
-        return _site(row)
-
-    async def put(
-        self, site_id: str, *, name: str, allowed_origins: Sequence[str], policy: Policy
-    ) -> tuple[Site, bool]:
-        """Create or replace a site; True when it was created. Policy version grows on change."""
-        async with self._engine.begin() as conn:
-            row = (
-                await conn.execute(
-                    q.UPSERT_SITE,
-                    {
-                        "site_id": site_id,
-                        "name": name,
-                        "origins": list(allowed_origins),
-                        "policy": _dumps(policy.to_json()),
-                    },
-                )
-            ).one()
-        return _site(row), bool(row._mapping["created"])
-
-    async def set_article_override(
-        self,
-        site_id: str,
-        article_id: str,
-        override: Mapping[str, Any] | None,
-        until: datetime | None,
-    ) -> int:
-        """Replace an article's policy override (None removes it); returns its version."""
-        async with self._engine.begin() as conn:
-            row = (
-                await conn.execute(
-                    q.UPSERT_ARTICLE_OVERRIDE,
-                    {
-                        "site_id": site_id,
-                        "article_id": article_id,
-                        "override": None if override is None else _dumps(override),
-                        "until": until,
-                    },
-                )
-            ).one()
-        return int(row._mapping["override_version"])
-
-
-# --- comments ---------------------------------------------------------------------------
 
 
 class CommentStore:
@@ -369,7 +144,7 @@ class CommentStore:
                 }
                 await conn.execute(
                     q.SAVE_IDEMPOTENT_RESPONSE,
-                    {"site_id": new.site_id, "key": idempotency_key, "response": _dumps(answer)},
+                    {"site_id": new.site_id, "key": idempotency_key, "response": dumps(answer)},
                 )
         return submitted
 
@@ -378,7 +153,7 @@ class CommentStore:
             row = (await conn.execute(q.GET_COMMENT, {"comment_id": comment_id})).first()
         if row is None:
             raise NotFound("No such comment.")
-        return _comment(row)
+        return comment_from_row(row)
 
     async def get_many(self, comment_ids: Iterable[UUID]) -> dict[UUID, Comment]:
         """The comments that exist among ``comment_ids`` (for showing parents beside replies)."""
@@ -387,7 +162,7 @@ class CommentStore:
             return {}
         async with self._engine.connect() as conn:
             rows = (await conn.execute(q.GET_COMMENTS, {"comment_ids": ids})).all()
-        return {r.id: _comment(r) for r in rows}
+        return {r.id: comment_from_row(r) for r in rows}
 
     async def get_for_author(self, comment_id: UUID, author_token: str) -> AuthorsComment:
         """The comment, if ``author_token`` is the one given at submission; else NotFound."""
@@ -402,7 +177,7 @@ class CommentStore:
             bytes(row.author_token_hash), hash_token(author_token)
         ):
             raise NotFound("No such comment.")
-        return AuthorsComment(_comment(row), bool(row.parent_waiting))
+        return AuthorsComment(comment_from_row(row), bool(row.parent_waiting))
 
     async def thread(
         self, site_id: str, article_id: str, *, cursor: str | None, limit: int
@@ -480,8 +255,8 @@ class CommentStore:
             "sites": sites,
             "article_id": article_id,
             "label": label,
-            "label_fired": _dumps([{"label": label, "outcome": "hold"}]),
-            "label_rejected": _dumps([{"label": label, "outcome": "reject"}]),
+            "label_fired": dumps([{"label": label, "outcome": "hold"}]),
+            "label_rejected": dumps([{"label": label, "outcome": "reject"}]),
             "limit": limit + 1,
         }
         if order == "oldest":
@@ -505,7 +280,7 @@ class CommentStore:
                 if order == "oldest"
                 else encode_cursor(float(last.sort_key), str(last.id))
             )
-        return Page([_comment(r) for r in page], next_cursor)
+        return Page([comment_from_row(r) for r in page], next_cursor)
 
     async def decide(
         self,
@@ -531,7 +306,7 @@ class CommentStore:
                 if row.status == verdict:
                     results.append(DecisionResult(CommentId(comment_id), verdict, False))
                     continue
-                await _change_status(
+                await change_status(
                     conn,
                     comment_id=comment_id,
                     site_id=row.site_id,
@@ -622,7 +397,7 @@ async def _hold_reported(
     """Send a reported comment back to the queue, saying how many networks reported it."""
     why = f"reported from {networks} networks"
     reports = {"networks": networks, "threshold": policy.report_threshold}
-    await _change_status(
+    await change_status(
         conn,
         comment_id=comment_id,
         site_id=site_id,
@@ -639,7 +414,7 @@ async def _hold_reported(
             "event_type": "comment.reported",
             "site_id": site_id,
             "comment_id": comment_id,
-            "payload": _dumps(
+            "payload": dumps(
                 {
                     "comment_id": str(comment_id),
                     "site_id": site_id,
@@ -686,420 +461,3 @@ async def _claim_idempotency_key(
         author_token=answer["author_token"],
         replayed=True,
     )
-
-
-async def _change_status(
-    conn: AsyncConnection,
-    *,
-    comment_id: UUID,
-    site_id: str,
-    from_status: Status | None,
-    to_status: Status,
-    actor_kind: ActorKind,
-    actor: str,
-    reason: str | None,
-    explanation: Mapping[str, Any] | None = None,
-    update_comment: bool = True,
-) -> None:
-    """Record a status change: the comment, its audit row and its outbox event, together."""
-    if update_comment:
-        await conn.execute(
-            q.SET_STATUS, {"comment_id": comment_id, "status": to_status, "reason": reason}
-        )
-    await conn.execute(
-        q.INSERT_AUDIT,
-        {
-            "comment_id": comment_id,
-            "site_id": site_id,
-            "from_status": from_status,
-            "to_status": to_status,
-            "actor_kind": actor_kind,
-            "actor": actor,
-            "reason": reason,
-            "explanation": None if explanation is None else _dumps(explanation),
-        },
-    )
-    if to_status != "pending":
-        await conn.execute(
-            q.INSERT_OUTBOX,
-            {
-                "event_type": f"comment.{to_status}",
-                "site_id": site_id,
-                "comment_id": comment_id,
-                "payload": _dumps(
-                    {
-                        "comment_id": str(comment_id),
-                        "site_id": site_id,
-                        "from_status": from_status,
-                        "status": to_status,
-                        "by": {"kind": actor_kind, "name": actor},
-                        "reason": reason,
-                        "explanation": explanation,
-                    }
-                ),
-            },
-        )
-
-
-# --- scoring jobs -----------------------------------------------------------------------
-
-
-class JobStore:
-    """The scoring queue, shared by any number of workers through PostgreSQL row locks."""
-
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
-
-    async def claim(self, worker_id: str, *, limit: int, lease_seconds: float) -> list[ClaimedJob]:
-        """Take up to ``limit`` ready jobs (and jobs whose worker died) under a lease."""
-        async with self._engine.begin() as conn:
-            claimed = (
-                await conn.execute(
-                    q.CLAIM_JOBS,
-                    {"worker_id": worker_id, "limit": limit, "lease_seconds": lease_seconds},
-                )
-            ).all()
-            if not claimed:
-                return []
-            attempts = {r.comment_id: r.attempts for r in claimed}
-            rows = (await conn.execute(q.JOB_CONTEXT, {"comment_ids": list(attempts)})).all()
-        jobs = []
-        for r in rows:
-            policy = Policy.from_json(r.policy, version=r.policy_version)
-            source: Literal["site", "article"] = "site"
-            if r.policy_override is not None:
-                policy = policy.with_override(r.policy_override)
-                source = "article"
-            jobs.append(
-                ClaimedJob(
-                    comment_id=CommentId(r.id),
-                    attempts=attempts[r.id],
-                    body=r.body,
-                    status=r.status,
-                    site_id=r.site_id,
-                    article_id=r.article_id,
-                    policy=policy,
-                    policy_source=source,
-                )
-            )
-        return jobs
-
-    async def complete(self, model: ModelInfo, scored: Sequence[ScoredComment]) -> int:
-        """Store scores and decisions and finish the jobs, in one transaction.
-
-        A comment already scored by this model version (its job ran twice) is skipped; a
-        comment a moderator already decided keeps that decision. Returns how many
-        comments this call decided.
-        """
-        decided = 0
-        async with self._engine.begin() as conn:
-            for item in scored:
-                first = (
-                    await conn.execute(
-                        q.INSERT_SCORES,
-                        {
-                            "comment_id": item.comment_id,
-                            "model_name": model.name,
-                            "model_version": model.version,
-                            "scores": _dumps(dict(item.scores)),
-                        },
-                    )
-                ).first()
-                if first is None:
-                    continue
-                decision = item.decision
-                values = {
-                    "comment_id": item.comment_id,
-                    "scores": _dumps(dict(item.scores)),
-                    "max_score": max_score(item.scores),
-                    "explanation": _dumps(decision.explanation),
-                }
-                row = (
-                    await conn.execute(
-                        q.APPLY_MODEL_DECISION,
-                        {**values, "status": decision.verdict, "reason": decision.rule},
-                    )
-                ).first()
-                if row is None:
-                    await conn.execute(q.RECORD_LATE_SCORES, values)
-                    continue
-                await _change_status(
-                    conn,
-                    comment_id=item.comment_id,
-                    site_id=row.site_id,
-                    from_status="pending",
-                    to_status=decision.verdict,
-                    actor_kind="model",
-                    actor=f"{model.name}@{model.version}",
-                    reason=decision.explanation["reason"],
-                    explanation=decision.explanation,
-                    update_comment=False,
-                )
-                decided += 1
-            await conn.execute(q.FINISH_JOBS, {"comment_ids": [item.comment_id for item in scored]})
-        return decided
-
-    async def finish(self, comment_ids: Iterable[UUID]) -> None:
-        """Close jobs with nothing left to do (their comment was already decided)."""
-        async with self._engine.begin() as conn:
-            await conn.execute(q.FINISH_JOBS, {"comment_ids": list(comment_ids)})
-
-    async def retry_or_hold(
-        self,
-        jobs: Sequence[ClaimedJob],
-        error: str,
-        *,
-        max_attempts: int,
-        delay_for: Callable[[int], float],
-    ) -> tuple[int, int]:
-        """After a failed attempt: back off and retry, or, past the last attempt, hold the
-        comment for a human with the reason. Never approves. Returns (retried, held)."""
-        retried = held = 0
-        async with self._engine.begin() as conn:
-            for job in jobs:
-                if job.attempts < max_attempts:
-                    await conn.execute(
-                        q.RETRY_JOB,
-                        {
-                            "comment_id": job.comment_id,
-                            "error": error[:2000],
-                            "delay_seconds": float(delay_for(job.attempts)),
-                        },
-                    )
-                    retried += 1
-                    continue
-                await conn.execute(
-                    q.FAIL_JOB, {"comment_id": job.comment_id, "error": error[:2000]}
-                )
-                reason = f"scoring failed after {job.attempts} attempts: {error[:500]}"
-                row = (
-                    await conn.execute(
-                        q.HOLD_PENDING, {"comment_id": job.comment_id, "reason": reason}
-                    )
-                ).first()
-                if row is not None:
-                    await _change_status(
-                        conn,
-                        comment_id=job.comment_id,
-                        site_id=row.site_id,
-                        from_status="pending",
-                        to_status="held",
-                        actor_kind="system",
-                        actor="system",
-                        reason=reason,
-                        update_comment=False,
-                    )
-                held += 1
-        return retried, held
-
-    async def release(self, worker_id: str, comment_ids: Iterable[UUID]) -> None:
-        """Hand unscored jobs back on shutdown, without counting the attempt."""
-        async with self._engine.begin() as conn:
-            await conn.execute(
-                q.RELEASE_JOBS, {"comment_ids": list(comment_ids), "worker_id": worker_id}
-            )
-
-    async def heartbeat(
-        self, worker_id: str, hostname: str, pid: int, model: ModelInfo | None
-    ) -> None:
-        async with self._engine.begin() as conn:
-            await conn.execute(
-                q.HEARTBEAT,
-                {
-                    "worker_id": worker_id,
-                    "hostname": hostname,
-                    "pid": pid,
-                    "model_name": model.name if model else None,
-                    "model_version": model.version if model else None,
-                },
-            )
-
-    async def remove_worker(self, worker_id: str) -> None:
-        async with self._engine.begin() as conn:
-            await conn.execute(q.REMOVE_WORKER, {"worker_id": worker_id})
-
-    async def check_backlog(self) -> list[str]:
-        """Open or close each site's backlog episode; returns the sites newly in backlog.
-
-        A site is in backlog while its oldest unscored comment is older than its policy's
-        ``backlog_seconds``. Opening an episode writes one ``queue.backlog`` event; the
-        unique open-episode index makes that once per episode however many workers check.
-        """
-        opened: list[str] = []
-        async with self._engine.begin() as conn:
-            for row in (await conn.execute(q.BACKLOG_STATE)).all():
-                limit = Policy.from_json(row.policy, version=row.policy_version).backlog_seconds
-                age = float(row.oldest_age or 0.0)
-                if age > limit and row.episode_id is None:
-                    created = (
-                        await conn.execute(
-                            q.OPEN_BACKLOG, {"site_id": row.site_id, "oldest_age": age}
-                        )
-                    ).first()
-                    if created is None:
-                        continue
-                    await conn.execute(
-                        q.INSERT_SITE_EVENT,
-                        {
-                            "event_type": "queue.backlog",
-                            "site_id": row.site_id,
-                            "payload": _dumps(
-                                {
-                                    "site_id": row.site_id,
-                                    "oldest_pending_seconds": round(age, 1),
-                                    "limit_seconds": limit,
-                                }
-                            ),
-                        },
-                    )
-                    opened.append(row.site_id)
-                elif age <= limit and row.episode_id is not None:
-                    await conn.execute(q.CLOSE_BACKLOG, {"episode_id": row.episode_id})
-        return opened
-
-    async def open_backlogs(self) -> list[dict[str, Any]]:
-        """Sites whose scoring is behind their limit right now, for /readyz and /metrics."""
-        async with self._engine.connect() as conn:
-            rows = (await conn.execute(q.OPEN_BACKLOGS)).all()
-        return [
-            {"site": r.site_id, "since": iso(r.started_at), "oldest_age": r.oldest_age}
-            for r in rows
-        ]
-
-    async def sweep_idempotency_keys(self, keep_seconds: float) -> int:
-        async with self._engine.begin() as conn:
-            result = await conn.execute(q.SWEEP_IDEMPOTENCY_KEYS, {"keep": keep_seconds})
-        return int(getattr(result, "rowcount", 0) or 0)
-
-    async def sweep_rate_limits(self, batch: int = 10_000) -> int:
-        """Delete up to ``batch`` rate-limit counts whose window has passed; how many went."""
-        async with self._engine.begin() as conn:
-            result = await conn.execute(q.SWEEP_RATE_LIMITS, {"batch": batch})
-        return int(getattr(result, "rowcount", 0) or 0)
-
-    async def stats(self) -> dict[str, float]:
-        async with self._engine.connect() as conn:
-            row = (await conn.execute(q.QUEUE_STATS)).one()
-        return {k: float(v or 0) for k, v in row._mapping.items()}
-
-
-# --- tokens and health ------------------------------------------------------------------
-
-
-class TokenStore:
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
-
-    async def create(
-        self, role: Role, sites: Sequence[str] | None, label: str = "", *, actor: str = "cli"
-    ) -> str:
-        """Make a token and return it: the only time it is ever seen. Only its hash is kept;
-        the staff audit records ``actor`` made it."""
-        if role == "moderator" and not sites:
-            raise InvalidInput([FieldError("sites", "a moderator token needs at least one site")])
-        token = "rg_" + secrets.token_urlsafe(32)
-        stored_sites = None if role == "admin" and not sites else list(sites or [])
-        async with self._engine.begin() as conn:
-            token_id = (
-                await conn.execute(
-                    q.INSERT_TOKEN,
-                    {
-                        "token_hash": hash_token(token),
-                        "role": role,
-                        "sites": stored_sites,
-                        "label": label,
-                    },
-                )
-            ).scalar_one()
-            await conn.execute(
-                sq.INSERT_STAFF_AUDIT,
-                {
-                    "action": "token.created",
-                    "target": f"token:{token_id}",
-                    "sites": stored_sites,
-                    "actor": actor,
-                },
-            )
-        return token
-
-    async def principal(self, token: str) -> Principal | None:
-        """The token's standing, or None when it is unknown or revoked (checked each time)."""
-        async with self._engine.begin() as conn:
-            row = (await conn.execute(q.FIND_TOKEN, {"token_hash": hash_token(token)})).first()
-        if row is None:
-            return None
-        sites = None if row.sites is None else frozenset(row.sites)
-        return Principal(token_id=row.id, role=cast(Role, row.role), sites=sites, label=row.label)
-
-    async def admin_count(self) -> int:
-        async with self._engine.connect() as conn:
-            return int((await conn.execute(q.COUNT_ADMIN_TOKENS)).scalar_one())
-
-
-class HealthStore:
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
-
-    async def check(self, stale_seconds: float) -> dict[str, Any]:
-        """What /readyz reports: schema version and live scorers (raises if the DB is down)."""
-        async with self._engine.connect() as conn:
-            version = (await conn.execute(q.SCHEMA_VERSION)).scalar()
-            scorers = (
-                await conn.execute(q.LIVE_SCORERS, {"stale_seconds": stale_seconds})
-            ).scalar_one()
-        return {"schema_version": version, "live_scorers": int(scorers)}
-
-
-# --- authors' data ------------------------------------------------------------------------
-
-
-class AuthorStore:
-    """An author's comments, for access and erasure requests (by email or author id)."""
-
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
-
-    async def comments(
-        self, *, email: str | None = None, author_id: bytes | None = None
-    ) -> list[tuple[Comment, bytes | None]]:
-        """Every comment by the author, with the author id (a hash) each was filed under."""
-        async with self._engine.connect() as conn:
-            rows = (
-                await conn.execute(q.AUTHOR_COMMENTS, {"email": email, "author_key": author_id})
-            ).all()
-        return [(_comment(r), None if r.author_key is None else bytes(r.author_key)) for r in rows]
-
-    async def erase(
-        self, *, email: str | None = None, author_id: bytes | None = None, actor: str
-    ) -> int:
-        """Remove the words and personal fields of every comment by the author.
-
-        The rows stay, so replies and the audit trail keep their shape; each erasure is
-        itself recorded in the audit trail. Published or pending comments become rejected:
-        nothing erased is shown or scored. Returns how many comments were erased.
-        """
-        async with self._engine.begin() as conn:
-            rows = (
-                await conn.execute(q.AUTHOR_COMMENTS, {"email": email, "author_key": author_id})
-            ).all()
-            for r in rows:
-                params = {"comment_id": r.id}
-                erased = (await conn.execute(q.ERASE_COMMENT, params)).one()
-                await conn.execute(q.ERASE_COMMENT_HISTORY, params)
-                await conn.execute(q.ERASE_COMMENT_SCORES, params)
-                await conn.execute(q.ERASE_COMMENT_EVENTS, params)
-                await conn.execute(q.FINISH_JOBS, {"comment_ids": [r.id]})
-                await conn.execute(
-                    q.INSERT_AUDIT,
-                    {
-                        "comment_id": r.id,
-                        "site_id": erased.site_id,
-                        "from_status": r.status,
-                        "to_status": erased.status,
-                        "actor_kind": "system",
-                        "actor": actor,
-                        "reason": "erased at the author's request",
-                        "explanation": None,
-                    },
-                )
-        return len(rows)

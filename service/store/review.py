@@ -20,10 +20,7 @@ from moderation.errors import FieldError
 from service.errors import InvalidInput, NotFound
 from service.store import review_queries as pq
 from service.store import staff_queries as sq
-from service.store.comments import (
-    Principal,
-    Role,
-)
+from service.store.values import Principal, Role
 
 # --- values -----------------------------------------------------------------------------
 

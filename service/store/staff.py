@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from service.errors import NotFound
 from service.store import review_queries as pq
 from service.store import staff_queries as sq
-from service.store.comments import Role
+from service.store.values import Role
 
 StaffAction = Literal[
     "token.created",

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.errors import Conflict, NotFound
 from service.store import webhook_queries as q
-from service.store.comments import Page, Principal
+from service.store.values import Page, Principal
 from service.times import iso
 
 #: Events an endpoint can subscribe to. ``webhook.test`` is sent on demand only.

@@ -16,9 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from service.accounts.auth import Authenticator, SessionAwareTokens
 from service.netaddr import parse_networks
 from service.settings import Settings
-from service.store.comments import CommentStore, HealthStore, JobStore, SiteStore
+from service.store.comments import CommentStore
 from service.store.db import create_engine
+from service.store.health import HealthStore
+from service.store.jobs import JobStore
 from service.store.review import ReviewStore
+from service.store.sites import SiteStore
 from service.store.staff import StaffStore
 from service.store.webhooks import WebhookStore
 from service.web import keys, openapi, sessions

@@ -8,9 +8,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from service.accounts.auth import Authenticator
 from service.netaddr import IPNetwork
 from service.settings import Settings
-from service.store.comments import CommentStore, HealthStore, JobStore, Site, SiteStore, TokenStore
+from service.store.comments import CommentStore
+from service.store.health import HealthStore
+from service.store.jobs import JobStore
 from service.store.review import ReviewStore
+from service.store.sites import SiteStore
 from service.store.staff import StaffStore
+from service.store.tokens import TokenStore
+from service.store.values import Site
 from service.store.webhooks import WebhookStore
 from service.web.metrics import Metrics
 from service.web.ratelimit import LocalLimits

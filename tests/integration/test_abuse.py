@@ -184,7 +184,7 @@ async def test_backlog__fires_queue_backlog_once_per_episode_and_shows_in_readyz
     settings: Settings,
     engine: AsyncEngine,
 ) -> None:
-    from service.store.comments import JobStore
+    from service.store.jobs import JobStore
 
     await make_site("daily", policy={"backlog_seconds": 10})
     await client.post(COMMENTS, json={"body": "waiting", "author_name": "A"})

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.queue.scoring import ScoringWorker
 from service.settings import Settings
-from service.store.comments import JobStore
+from service.store.jobs import JobStore
 from service.store.schema import migrate
 from service.web.app import create_app, create_ops_app
 from tests.fakes import FakeScorer

@@ -12,7 +12,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.store.comments import TokenStore
+from service.store.tokens import TokenStore
 from tests.conftest import SiteFactory
 
 Client = TestClient[Any, Any]

@@ -42,7 +42,8 @@ from yarl import URL
 from moderation.domain import ModelInfo
 from service.accounts.auth import Authenticator
 from service.settings import Settings
-from service.store.comments import JobStore, TokenStore
+from service.store.jobs import JobStore
+from service.store.tokens import TokenStore
 from service.web.openapi import SPEC
 from tests.conftest import SiteFactory
 

@@ -9,7 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.queue.scoring import ScoringWorker
 from service.settings import Settings
-from service.store.comments import JobStore, TokenStore
+from service.store.jobs import JobStore
+from service.store.tokens import TokenStore
 from service.web.app import create_app, create_ops_app
 from tests.conftest import SiteFactory
 from tests.fakes import FakeScorer

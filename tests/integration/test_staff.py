@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.settings import Settings
-from service.store.comments import TokenStore
+from service.store.tokens import TokenStore
 from service.web.app import create_app
 from tests.conftest import SiteFactory
 from tests.pages_support import PASSWORD, Client, make_user, sign_in

@@ -18,7 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from moderation.domain import Verdict
 from service.settings import Settings
-from service.store.comments import CommentStore, NewComment, Principal
+from service.store.comments import CommentStore
+from service.store.values import NewComment, Principal
 from service.store.webhooks import Purged, WebhookStore
 from service.webhooks.deliverer import WebhookDeliverer
 from tests.conftest import SiteFactory

@@ -24,7 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from moderation.domain import CommentId, Verdict
 from service.queue.scoring import ScoringWorker
 from service.settings import Settings
-from service.store.comments import CommentStore, NewComment, Principal
+from service.store.comments import CommentStore
+from service.store.values import NewComment, Principal
 from service.store.webhooks import AttemptRecord, ClaimedDelivery, WebhookStore
 from service.webhooks.deliverer import RETRY_SCHEDULE, WebhookDeliverer, sign
 from service.webhooks.ssrf import UrlGuard, UrlRefused

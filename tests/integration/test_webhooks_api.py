@@ -10,7 +10,7 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.settings import Settings
-from service.store.comments import TokenStore
+from service.store.tokens import TokenStore
 from service.web.openapi import SPEC
 from tests.conftest import SiteFactory
 

@@ -20,7 +20,8 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.settings import Settings
-from service.store.comments import CommentStore, NewComment, Principal
+from service.store.comments import CommentStore
+from service.store.values import NewComment, Principal
 from tests.conftest import SiteFactory
 from tests.webhook_receiver import Receiver, verify
 

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.queue.scoring import ScoringWorker, retry_delay
 from service.settings import Settings
-from service.store.comments import JobStore
+from service.store.jobs import JobStore
 from tests.conftest import SiteFactory
 from tests.fakes import FakeScorer
 

@@ -13,7 +13,7 @@ from aiohttp import web
 from moderation.domain import AuditEntry, Comment
 from moderation.errors import FieldError
 from service.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
-from service.store.comments import Principal, Site
+from service.store.values import Principal, Site
 from service.times import iso
 from service.web import keys
 from service.web.validation import ARTICLE_ID, SLUG, parse_uuid

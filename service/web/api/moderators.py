@@ -16,10 +16,7 @@ from service.errors import (
     InvalidInput,
     NotFound,
 )
-from service.store.comments import (
-    QueueOrder,
-    Site,
-)
+from service.store.values import QueueOrder, Site
 from service.times import iso
 from service.web import keys
 from service.web.api.common import (

@@ -20,13 +20,8 @@ from service.errors import (
     Unauthenticated,
 )
 from service.settings import Settings
-from service.store.comments import (
-    AuthorsComment,
-    NewComment,
-    Site,
-    ThreadItem,
-)
 from service.store.limits import Check, Limits
+from service.store.values import AuthorsComment, NewComment, Site, ThreadItem
 from service.times import iso
 from service.web import keys
 from service.web.api.common import (

@@ -14,8 +14,8 @@ from aiohttp import web
 
 from service.accounts.auth import USER_NAME, normalise_name
 from service.errors import Forbidden, NotFound
-from service.store.comments import Principal
 from service.store.staff import StaffChange, StaffUser, TokenInfo
+from service.store.values import Principal
 from service.times import iso
 from service.web import keys
 from service.web.api.common import authenticate, private

@@ -15,7 +15,7 @@ from aiohttp import web
 
 from moderation.errors import FieldError
 from service.errors import Forbidden, InvalidInput, NotFound
-from service.store.comments import Principal
+from service.store.values import Principal
 from service.store.webhooks import (
     DELIVERY_STATES,
     SUBSCRIBABLE_EVENTS,

@@ -1,0 +1,68 @@
+"""Sites and their policies: create, update, read (one transaction each)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from moderation.policy import Policy
+from service.errors import NotFound
+from service.store import queries as q
+from service.store.rows import dumps, site_from_row
+from service.store.values import Site
+
+
+class SiteStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def get(self, site_id: str) -> Site:
+        """The site, or NotFound."""
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(q.GET_SITE, {"site_id": site_id})).first()
+        if row is None:
+            raise NotFound(f"No site {site_id!r}.")
+        return site_from_row(row)
+
+    async def put(
+        self, site_id: str, *, name: str, allowed_origins: Sequence[str], policy: Policy
+    ) -> tuple[Site, bool]:
+        """Create or replace a site; True when it was created. Policy version grows on change."""
+        async with self._engine.begin() as conn:
+            row = (
+                await conn.execute(
+                    q.UPSERT_SITE,
+                    {
+                        "site_id": site_id,
+                        "name": name,
+                        "origins": list(allowed_origins),
+                        "policy": dumps(policy.to_json()),
+                    },
+                )
+            ).one()
+        return site_from_row(row), bool(row._mapping["created"])
+
+    async def set_article_override(
+        self,
+        site_id: str,
+        article_id: str,
+        override: Mapping[str, Any] | None,
+        until: datetime | None,
+    ) -> int:
+        """Replace an article's policy override (None removes it); returns its version."""
+        async with self._engine.begin() as conn:
+            row = (
+                await conn.execute(
+                    q.UPSERT_ARTICLE_OVERRIDE,
+                    {
+                        "site_id": site_id,
+                        "article_id": article_id,
+                        "override": None if override is None else dumps(override),
+                        "until": until,
+                    },
+                )
+            ).one()
+        return int(row._mapping["override_version"])
