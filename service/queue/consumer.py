@@ -21,6 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
+import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -31,6 +34,11 @@ from service.waiting import back_off_from_outage, wait_any
 log = logging.getLogger(__name__)
 
 Unit = TypeVar("Unit")
+
+
+def consumer_id() -> str:
+    """``host:pid:random``: who holds a lease, unique even when a pid is reused."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 @dataclass(frozen=True, slots=True)

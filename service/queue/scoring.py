@@ -15,7 +15,6 @@ import logging
 import os
 import socket
 import time
-import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -24,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from moderation.policy import decide
 from moderation.scoring import Scorer
 from moderation.text import count_links, normalise_for_scoring
-from service.queue.consumer import Chore, QueueConsumer
+from service.queue.consumer import Chore, QueueConsumer, consumer_id
 from service.settings import Settings
 from service.store.comments import ClaimedJob, JobStore, ScoredComment
 from service.store.db import is_unavailable
@@ -54,7 +53,7 @@ class ScoringWorker:
         self._settings = settings
         self._jobs = JobStore(engine)
         self._scorer = scorer
-        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.worker_id = worker_id or consumer_id()
         # One thread: the model is loaded once and called by one thread at a time.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scorer")
         self.decided = 0

@@ -39,9 +39,7 @@ import email.utils
 import hashlib
 import hmac
 import logging
-import os
 import random
-import socket
 import time
 import uuid
 from collections.abc import Iterable, Sequence
@@ -53,7 +51,7 @@ from typing import Final, Protocol
 import aiohttp
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from service.queue.consumer import Chore, QueueConsumer
+from service.queue.consumer import Chore, QueueConsumer, consumer_id
 from service.settings import Settings
 from service.store.db import is_unavailable
 from service.store.webhooks import (
@@ -224,7 +222,7 @@ class WebhookDeliverer:
         self._guard = guard or UrlGuard.from_setting(settings.webhook_allowed_networks)
         self._clock: Clock = clock or SystemClock()
         self._rng = rng or random.Random()
-        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.worker_id = worker_id or consumer_id()
         self._session: aiohttp.ClientSession | None = None
         self._slots: dict[uuid.UUID, asyncio.Semaphore] = {}
         self._claimed_per_endpoint: dict[uuid.UUID, int] = {}
