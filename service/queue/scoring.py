@@ -3,7 +3,8 @@
 Any number of workers share one queue through ``FOR UPDATE SKIP LOCKED``. A worker wakes on
 ``NOTIFY replyguard_jobs`` and also polls, in case a notification is lost (or the listening
 connection is down). On stop it claims nothing more, lets the running batch finish for up to
-``shutdown_timeout`` seconds, then hands back what it could not finish.
+``shutdown_timeout`` seconds, then hands back what it could not finish. That loop is
+``service.queue.consumer``'s; this module says what a batch is and how it is scored.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import logging
 import os
 import socket
 import time
-import uuid
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -22,11 +23,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from moderation.policy import decide
 from moderation.scoring import Scorer
 from moderation.text import count_links, normalise_for_scoring
+from service.queue.consumer import Chore, QueueConsumer, consumer_id
 from service.settings import Settings
-from service.store.db import is_unavailable, listen
+from service.store.db import is_unavailable
 from service.store.jobs import JobStore
 from service.store.values import ClaimedJob, ScoredComment
-from service.waiting import back_off_from_outage, wait_any
 
 log = logging.getLogger(__name__)
 
@@ -53,84 +54,64 @@ class ScoringWorker:
         self._settings = settings
         self._jobs = JobStore(engine)
         self._scorer = scorer
-        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.worker_id = worker_id or consumer_id()
         # One thread: the model is loaded once and called by one thread at a time.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scorer")
-        self._wake = asyncio.Event()
         self.decided = 0
+        self._consumer = QueueConsumer(
+            name=f"worker {self.worker_id}",
+            units="scoring batches",
+            database_url=settings.database_url,
+            channel=NOTIFY_CHANNEL,
+            claim=self._claim,
+            process=self._process,
+            release=self._release,
+            poll_interval=settings.poll_interval,
+            listen_retry=settings.poll_interval,
+            shutdown_timeout=settings.shutdown_timeout,
+            chores=[Chore("send its heartbeat", HEARTBEAT_SECONDS, self._heartbeat)],
+        )
 
     async def run(self, stop: asyncio.Event) -> None:
         """Score until ``stop`` is set, then shut down within the configured bound."""
-        assert self._settings.database_url is not None
-        listener = asyncio.create_task(
-            listen(
-                self._settings.database_url,
-                NOTIFY_CHANNEL,
-                self._wake,
-                stop,
-                retry_seconds=self._settings.poll_interval,
-            ),
-            name="listen",
-        )
-        heartbeat = asyncio.create_task(self._heartbeat(stop), name="heartbeat")
         log.info(
             "worker %s scoring with %s@%s",
             self.worker_id,
             self._scorer.model.name,
             self._scorer.model.version,
         )
-        failures = 0
         try:
-            while not stop.is_set():
-                try:
-                    claimed = await self.run_once(stop)
-                    failures = 0
-                except Exception as error:
-                    if not is_unavailable(error):
-                        raise
-                    failures += 1
-                    await back_off_from_outage(stop, failures, error)
-                    continue
-                if not claimed:
-                    self._wake.clear()
-                    await wait_any(stop, self._wake, self._settings.poll_interval)
+            await self._consumer.run(stop)
         finally:
-            listener.cancel()
-            heartbeat.cancel()
-            await asyncio.gather(listener, heartbeat, return_exceptions=True)
             with contextlib.suppress(Exception):
                 await self._jobs.remove_worker(self.worker_id)
             self._executor.shutdown(wait=False, cancel_futures=True)
             log.info("worker %s stopped after deciding %d comments", self.worker_id, self.decided)
 
-    async def run_once(self, stop: asyncio.Event | None = None) -> int:
-        """Claim and process one batch; returns how many jobs were claimed (0: queue empty)."""
+    async def run_once(self) -> int:
+        """Claim one batch and score it here, for tests and benchmarks; how many jobs it
+        claimed (0: nothing is due)."""
+        jobs = await self._claim_batch()
+        if jobs:
+            await self._process(jobs)
+        return len(jobs)
+
+    async def _claim(self, free: int) -> list[list[ClaimedJob]]:
+        """The consumer's claim: one batch at a time, the model scoring one at a time."""
+        if free <= 0:
+            return []
+        jobs = await self._claim_batch()
+        return [jobs] if jobs else []
+
+    async def _claim_batch(self) -> list[ClaimedJob]:
         settings = self._settings
-        jobs = await self._jobs.claim(
+        return await self._jobs.claim(
             self.worker_id, limit=settings.batch_size, lease_seconds=settings.job_lease
         )
-        if not jobs:
-            return 0
-        batch = asyncio.create_task(self._process(jobs))
-        if stop is None:
-            await batch
-            return len(jobs)
-        stopping = asyncio.create_task(stop.wait())
-        done, _ = await asyncio.wait({batch, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        if batch not in done:
-            log.info("stop requested; letting the batch of %d finish", len(jobs))
-            try:
-                await asyncio.wait_for(asyncio.shield(batch), settings.shutdown_timeout)
-            except TimeoutError:
-                batch.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await batch
-                await self._jobs.release(self.worker_id, [j.comment_id for j in jobs])
-                log.warning("released %d unfinished jobs on shutdown", len(jobs))
-        stopping.cancel()
-        if batch.done() and not batch.cancelled():
-            batch.result()  # re-raise what the batch raised
-        return len(jobs)
+
+    async def _release(self, batches: Sequence[list[ClaimedJob]]) -> None:
+        """Hand back batches stopped at shutdown, uncounted: the next worker starts afresh."""
+        await self._jobs.release(self.worker_id, [j.comment_id for b in batches for j in b])
 
     async def _process(self, jobs: list[ClaimedJob]) -> None:
         settings = self._settings
@@ -204,13 +185,8 @@ class ScoringWorker:
         expired idempotency keys and rate-limit counts (any worker may; each step is safe
         to run concurrently)."""
         host, pid = socket.gethostname(), os.getpid()
-        while not stop.is_set():
-            try:
-                await self._jobs.heartbeat(self.worker_id, host, pid, self._scorer.model)
-                for site in await self._jobs.check_backlog():
-                    log.warning("site %s is in backlog: scoring is behind its limit", site)
-                await self._jobs.sweep_idempotency_keys(self._settings.idempotency_keep)
-                await self._jobs.sweep_rate_limits()
-            except Exception as error:
-                log.debug("heartbeat failed: %s", error)
-            await wait_any(stop, None, HEARTBEAT_SECONDS)
+        await self._jobs.heartbeat(self.worker_id, host, pid, self._scorer.model)
+        for site in await self._jobs.check_backlog():
+            log.warning("site %s is in backlog: scoring is behind its limit", site)
+        await self._jobs.sweep_idempotency_keys(self._settings.idempotency_keep)
+        await self._jobs.sweep_rate_limits()

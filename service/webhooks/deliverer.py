@@ -35,14 +35,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import email.utils
 import hashlib
 import hmac
 import logging
-import os
 import random
-import socket
 import time
 import uuid
 from collections.abc import Iterable, Sequence
@@ -54,8 +51,9 @@ from typing import Final, Protocol
 import aiohttp
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from service.queue.consumer import Chore, QueueConsumer, consumer_id
 from service.settings import Settings
-from service.store.db import is_unavailable, listen
+from service.store.db import is_unavailable
 from service.store.webhooks import (
     AttemptRecord,
     ClaimedDelivery,
@@ -63,7 +61,6 @@ from service.store.webhooks import (
     Purged,
     WebhookStore,
 )
-from service.waiting import back_off_from_outage, wait_any
 from service.webhooks.ssrf import UrlGuard, UrlLookupFailed, UrlRefused
 
 log = logging.getLogger(__name__)
@@ -225,14 +222,27 @@ class WebhookDeliverer:
         self._guard = guard or UrlGuard.from_setting(settings.webhook_allowed_networks)
         self._clock: Clock = clock or SystemClock()
         self._rng = rng or random.Random()
-        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.worker_id = worker_id or consumer_id()
         self._session: aiohttp.ClientSession | None = None
         self._slots: dict[uuid.UUID, asyncio.Semaphore] = {}
         self._claimed_per_endpoint: dict[uuid.UUID, int] = {}
-        self._wake = asyncio.Event()
         self._purge_batch = purge_batch
         self.attempts = 0
         self.delivered = 0
+        self._consumer = QueueConsumer(
+            name=f"webhook deliverer {self.worker_id}",
+            units="webhook deliveries",
+            database_url=settings.database_url,
+            channel=NOTIFY_CHANNEL,
+            claim=self._fan_out_and_claim,
+            process=self._deliver_in_loop,
+            release=self._release,
+            capacity=settings.webhook_concurrency,
+            poll_interval=settings.webhook_poll_interval,
+            listen_retry=settings.webhook_poll_interval * 5,
+            shutdown_timeout=settings.shutdown_timeout,
+            chores=[Chore("delete old webhook rows", PURGE_INTERVAL, self._purge)],
+        )
 
     async def __aenter__(self) -> WebhookDeliverer:
         s = self._settings
@@ -312,43 +322,10 @@ class WebhookDeliverer:
         """Deliver until ``stop`` is set; then let attempts in flight finish for up to
         ``shutdown_timeout`` seconds and hand back the rest."""
         async with self:
-            assert self._settings.database_url is not None
-            listener = asyncio.create_task(
-                listen(
-                    self._settings.database_url,
-                    NOTIFY_CHANNEL,
-                    self._wake,
-                    stop,
-                    retry_seconds=self._settings.webhook_poll_interval * 5,
-                ),
-                name="webhooks-listen",
-            )
-            purger = asyncio.create_task(self._purge_periodically(stop), name="webhooks-purge")
-            in_flight: dict[asyncio.Task[AttemptRecord], ClaimedDelivery] = {}
             log.info("webhook deliverer %s started", self.worker_id)
-            failures = 0
             try:
-                while not stop.is_set():
-                    self._wake.clear()
-                    try:
-                        fanned = await self._store.fan_out(
-                            limit=self._settings.webhook_batch_size, now=self._clock.now()
-                        )
-                        started = self._start_claimed(in_flight, await self._claim_free(in_flight))
-                        failures = 0
-                    except Exception as error:
-                        if not is_unavailable(error):
-                            raise
-                        failures += 1
-                        await back_off_from_outage(stop, failures, error)
-                        continue
-                    if not fanned.events and not started:
-                        await wait_any(stop, self._wake, self._settings.webhook_poll_interval)
+                await self._consumer.run(stop)
             finally:
-                listener.cancel()
-                purger.cancel()
-                await asyncio.gather(listener, purger, return_exceptions=True)
-                await self._drain(in_flight)
                 log.info(
                     "webhook deliverer %s stopped after %d attempts (%d delivered)",
                     self.worker_id,
@@ -356,81 +333,52 @@ class WebhookDeliverer:
                     self.delivered,
                 )
 
-    async def _purge_periodically(self, stop: asyncio.Event) -> None:
-        """``purge_expired`` now and every ``PURGE_INTERVAL``; a failure waits for the next."""
-        while not stop.is_set():
-            try:
-                purged = await self.purge_expired(stop)
-            except Exception as error:
-                # Old rows can wait an hour; deliveries must not stop for them.
-                if is_unavailable(error):
-                    log.warning(
-                        "could not delete old webhook rows, the database is unavailable (%s); "
-                        "trying again in an hour",
-                        error,
-                    )
-                else:
-                    log.exception(
-                        "deleting old webhook rows failed (please report this); deliveries "
-                        "go on, and it is tried again in an hour"
-                    )
-            else:
-                if purged.most():
-                    log.info(
-                        "deleted webhook rows older than %d days: %d deliveries, %d messages, "
-                        "%d outbox events",
-                        self._settings.webhook_retention_days,
-                        purged.deliveries,
-                        purged.messages,
-                        purged.events,
-                    )
-            await wait_any(stop, None, PURGE_INTERVAL)
+    async def _fan_out_and_claim(self, free: int) -> list[ClaimedDelivery]:
+        """The consumer's claim: fan out a batch of events (even when full, so the outbox
+        keeps moving), then claim what there is room for."""
+        fanned = await self._store.fan_out(
+            limit=self._settings.webhook_batch_size, now=self._clock.now()
+        )
+        claimed = await self._claim_free(free)
+        if fanned.events and not claimed:
+            # More of the outbox may be waiting: fan it out now, not after the poll interval.
+            self._consumer.wake()
+        return claimed
 
-    async def _claim_free(
-        self, in_flight: dict[asyncio.Task[AttemptRecord], ClaimedDelivery]
-    ) -> list[ClaimedDelivery]:
-        free = self._settings.webhook_concurrency - len(in_flight)
+    async def _purge(self, stop: asyncio.Event) -> None:
+        """The hourly chore: ``purge_expired``, and a line in the log when it deleted rows."""
+        purged = await self.purge_expired(stop)
+        if purged.most():
+            log.info(
+                "deleted webhook rows older than %d days: %d deliveries, %d messages, "
+                "%d outbox events",
+                self._settings.webhook_retention_days,
+                purged.deliveries,
+                purged.messages,
+                purged.events,
+            )
+
+    async def _claim_free(self, free: int) -> list[ClaimedDelivery]:
         if free <= 0:
             return []
         per_endpoint = self._settings.webhook_per_endpoint
         busy = [e for e, n in self._claimed_per_endpoint.items() if n >= per_endpoint]
         return await self._claim(min(free, self._settings.webhook_batch_size), busy=busy)
 
-    def _start_claimed(
-        self,
-        in_flight: dict[asyncio.Task[AttemptRecord], ClaimedDelivery],
-        claimed: list[ClaimedDelivery],
-    ) -> int:
-        for delivery in claimed:
-            task = asyncio.create_task(self._deliver(delivery), name=f"delivery-{delivery.id}")
-            in_flight[task] = delivery
-            task.add_done_callback(lambda t: self._finished(in_flight, t))
-        return len(claimed)
+    async def _deliver_in_loop(self, delivery: ClaimedDelivery) -> None:
+        """The consumer's process: one delivery; a bug in one never stops the others."""
+        try:
+            await self._deliver(delivery)
+        except Exception:
+            log.exception(
+                "delivery %d failed unexpectedly (please report this); its lease runs out and "
+                "it is attempted again",
+                delivery.id,
+            )
 
-    def _finished(
-        self,
-        in_flight: dict[asyncio.Task[AttemptRecord], ClaimedDelivery],
-        task: asyncio.Task[AttemptRecord],
-    ) -> None:
-        in_flight.pop(task, None)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("delivery failed unexpectedly", exc_info=task.exception())
-        self._wake.set()
-
-    async def _drain(self, in_flight: dict[asyncio.Task[AttemptRecord], ClaimedDelivery]) -> None:
-        if not in_flight:
-            return
-        log.info("stopping: letting %d deliveries finish", len(in_flight))
-        _, pending = await asyncio.wait(list(in_flight), timeout=self._settings.shutdown_timeout)
-        if not pending:
-            return
-        unfinished = [in_flight[t].id for t in pending if t in in_flight]
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
-        with contextlib.suppress(Exception):
-            await self._store.release(self.worker_id, unfinished)
-        log.warning("handed back %d unfinished deliveries", len(unfinished))
+    async def _release(self, deliveries: Sequence[ClaimedDelivery]) -> None:
+        """Hand back deliveries cut off at shutdown, so another deliverer takes them now."""
+        await self._store.release(self.worker_id, [d.id for d in deliveries])
 
     async def _claim(self, limit: int, *, busy: Iterable[uuid.UUID]) -> list[ClaimedDelivery]:
         s = self._settings
