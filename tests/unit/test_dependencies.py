@@ -92,3 +92,14 @@ def test_mypy_overrides__only_for_imported_packages_without_types() -> None:
             assert spec is not None and spec.submodule_search_locations, top
             typed = any((Path(p) / "py.typed").is_file() for p in spec.submodule_search_locations)
             assert not typed, f"{pattern}: the package ships py.typed; mypy needs no override"
+
+
+def test_dockerfile__its_default_extras_are_the_scoring_extra() -> None:
+    # The image's default build must carry the model's packages; an empty value builds a
+    # web-only image (the Dockerfile skips torch and the model for it).
+    dockerfile = (REPO / "Dockerfile").read_text()
+    [default] = [x for x in dockerfile.splitlines() if x.startswith("ARG REPLYGUARD_EXTRAS=")]
+    extras = default.split("=", 1)[1].split(",")
+    assert extras == ["scoring"]
+    assert set(extras) <= set(PROJECT["project"]["optional-dependencies"])
+    assert 'pip install -e ".${REPLYGUARD_EXTRAS:+[${REPLYGUARD_EXTRAS}]}"' in dockerfile
