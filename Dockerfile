@@ -2,11 +2,16 @@
 #
 #   docker build -t replyguard .                                   # the shipped default model
 #   docker build -t replyguard --build-arg REPLYGUARD_MODEL=original .   # bake a Detoxify model in
+#   docker build -t replyguard-web --build-arg REPLYGUARD_EXTRAS= .      # web and deliver only
 #
 # The model is fetched at build time, never at run time: the container runs offline.
 FROM python:3.11-slim
 
 ARG REPLYGUARD_MODEL=default
+# The scoring extra: torch, transformers, Detoxify (about 1.5 GB). Empty builds an image for
+# `web` and `deliver` nodes without them (and without a baked model); there `serve` and
+# `worker` stop at once saying the extra is missing.
+ARG REPLYGUARD_EXTRAS=scoring
 # A CPU build of torch keeps the image small; point this at a CUDA index for GPU workers.
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 
@@ -23,15 +28,17 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     TRANSFORMERS_OFFLINE=1
 
 WORKDIR /opt/replyguard
-RUN pip install --index-url "${TORCH_INDEX_URL}" torch==2.13.0
+RUN if [ -n "${REPLYGUARD_EXTRAS}" ]; then \
+        pip install --index-url "${TORCH_INDEX_URL}" torch==2.13.0; \
+    fi
 
 COPY pyproject.toml README.md schema.sql ./
 COPY moderation ./moderation
 COPY service ./service
-RUN pip install -e .
+RUN pip install -e ".${REPLYGUARD_EXTRAS:+[${REPLYGUARD_EXTRAS}]}"
 
 # Bake the chosen model in while the build still has a network.
-RUN if [ "${REPLYGUARD_MODEL}" != "default" ]; then \
+RUN if [ -n "${REPLYGUARD_EXTRAS}" ] && [ "${REPLYGUARD_MODEL}" != "default" ]; then \
         HF_HUB_OFFLINE=0 TRANSFORMERS_OFFLINE=0 replyguard download-model "${REPLYGUARD_MODEL}"; \
     fi
 

@@ -16,6 +16,10 @@ from service.settings import Settings
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
+#: sysexits' EX_CONFIG: a process that cannot start as configured (no model, no scoring extra,
+#: a taken port, a too-new schema) will not do better on a restart; ``serve`` stops on it.
+EXIT_CONFIG = 78
+
 
 def with_database(settings: Settings) -> Settings:
     """The settings with a database URL: DATABASE_URL, or the embedded server's."""

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from service import logs
 from service.cli.common import (
+    EXIT_CONFIG,
     cli_actor,
     existing_database,
     prepare,
@@ -24,6 +25,7 @@ from service.cli.common import (
     sites_for_role,
     with_database,
 )
+from service.cli.extras import scoring_installed
 from service.errors import SchemaTooNewError
 from service.settings import Settings, SettingsError, load_settings
 from service.times import iso
@@ -113,11 +115,9 @@ async def _run_worker(settings: Settings) -> None:
         await engine.dispose()
 
 
-#: sysexits' EX_CONFIG: a worker that cannot load its model will not do better on a restart.
-EXIT_CONFIG = 78
-
-
 def cmd_worker(args: argparse.Namespace) -> int:
+    if not scoring_installed("worker"):
+        return EXIT_CONFIG
     from moderation.detox import ModelUnavailableError, PrecisionUnavailableError
 
     settings: Settings = args.settings
@@ -170,8 +170,11 @@ def _child(role: str, extra: Sequence[str], env: dict[str, str]) -> subprocess.P
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    settings: Settings = args.settings
     """Start the database if needed, then a web process and N workers; restart any that die."""
+    settings: Settings = args.settings
+    # Without the scoring extra every worker would fail: say so once, before anything starts.
+    if not scoring_installed("serve"):
+        return EXIT_CONFIG
     # Ports first: a taken one is one line and a stop, before the database starts.
     addresses = _listen_addresses(args, probe=True)
     if addresses is None:

@@ -18,6 +18,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from service.cli.common import EXIT_CONFIG
+from service.cli.extras import scoring_installed
 from service.settings import Settings, SettingsError, load_settings
 
 __all__ = ["add_model_commands"]
@@ -95,6 +97,8 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    if not scoring_installed("train"):
+        return EXIT_CONFIG
     from moderation.detox import DEFAULT_MODEL_DIR
     from moderation.training import TrainSettings, train
 
@@ -123,6 +127,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    if not scoring_installed("evaluate"):
+        return EXIT_CONFIG
     from moderation.detox import load_scorer
     from moderation.errors import ReplyguardError
     from moderation.evaluation import evaluate, read_labeled_csv, report_json, report_text
@@ -157,6 +163,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_download_model(args: argparse.Namespace) -> int:
+    if not scoring_installed("download-model"):
+        return EXIT_CONFIG
     settings = _settings(args)
     dest = settings.models_path / args.name
     if dest.is_dir() and any(dest.glob("*.ckpt")) and not args.force:
