@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,12 +15,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from tests.no_scoring import env_without_scoring
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.ports import free_port
 
 
 def _call(url: str, body: Any = None, token: str | None = None, method: str = "GET") -> Any:
@@ -91,7 +85,7 @@ async def test_web_node__runs_without_the_scoring_extra(
 
     cli("migrate")
     token = cli("create-token", "--role", "admin").splitlines()[-1]
-    port, ops_port = _free_port(), _free_port()
+    port, ops_port = free_port(), free_port()
     web, web_log, web_out = start("web", "--port", str(port), "--ops-port", str(ops_port))
     deliver, deliver_log, deliver_out = start("deliver")
     try:

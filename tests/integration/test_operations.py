@@ -22,17 +22,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from service.settings import Settings
 from service.web import serving
 from service.web.app import create_app
+from tests.ports import free_port
 
 Client = TestClient[Any, Any]
 REPO = Path(__file__).parents[2]
 #: Small in tests, so a stalled connection must be gone within a couple of seconds.
 STALL_TIMEOUT = 0.5
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # --- the operations listener ---------------------------------------------------------------
@@ -66,8 +61,8 @@ async def test_readyz__names_the_failing_check_while_starting(ops_client: Client
 async def listening(settings: Settings, engine: AsyncEngine) -> AsyncIterator[int]:
     """The web process's listeners on free ports, with short header and body timeouts."""
     settings = replace(settings, header_timeout=STALL_TIMEOUT, body_timeout=STALL_TIMEOUT)
-    public = serving.Address("127.0.0.1", _free_port(), "--port")
-    ops = serving.Address("127.0.0.1", _free_port(), "--ops-port")
+    public = serving.Address("127.0.0.1", free_port(), "--port")
+    ops = serving.Address("127.0.0.1", free_port(), "--ops-port")
     runners = await serving.start(settings, public, ops, app=create_app(settings, engine=engine))
     try:
         yield public.port
@@ -142,7 +137,7 @@ def test_serve__a_taken_port_stops_at_once_with_one_line(
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         busy = holder.getsockname()[1]
-        ports = {"--port": _free_port(), "--ops-port": _free_port(), taken: busy}
+        ports = {"--port": free_port(), "--ops-port": free_port(), taken: busy}
         env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
         env.update(REPLYGUARD_DATA_DIR=str(tmp_path / "data"), PYTHONPATH=str(REPO))
         started = time.monotonic()
@@ -172,7 +167,7 @@ def test_conftest__without_a_server_says_how_to_get_one(tmp_path: Path) -> None:
     env = {
         **os.environ,
         "PYTHONPATH": str(REPO),
-        "REPLYGUARD_TEST_DATABASE_URL": f"postgresql://postgres@127.0.0.1:{_free_port()}/test",
+        "REPLYGUARD_TEST_DATABASE_URL": f"postgresql://postgres@127.0.0.1:{free_port()}/test",
     }
     done = subprocess.run(
         [

@@ -29,6 +29,7 @@ from service.store.schema import (
     migrate,
     plan,
 )
+from tests.ports import free_port
 
 REPO = Path(__file__).parents[2]
 MakeDatabase = Callable[[], Awaitable[str]]
@@ -430,7 +431,9 @@ async def test_commands__refuse_a_database_a_newer_release_migrated(
     database_url: str, command: str
 ) -> None:
     await _sql(database_url, "INSERT INTO schema_migrations VALUES (999, 'future', 'x')")
-    done = _replyguard(database_url, command)
+    # Ports of their own: the default 8080 may be taken on a busy machine.
+    ports = ["--port", str(free_port()), "--ops-port", str(free_port())]
+    done = _replyguard(database_url, command, *(ports if command in ("serve", "web") else ()))
     assert done.returncode == 78, done.stderr
     assert "version 999" in done.stderr and load_migrations()[-1].label in done.stderr
     assert "newer release" in done.stderr
