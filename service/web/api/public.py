@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import time
 from collections.abc import Mapping
@@ -53,6 +54,8 @@ from service.web.validation import (
     url_origin,
 )
 from service.wording import plural
+
+log = logging.getLogger(__name__)
 
 SITE_CACHE_SECONDS: Final = 2.0
 IDEMPOTENCY_KEY: Final = re.compile(r"^[\x21-\x7e]{1,255}$")
@@ -279,18 +282,21 @@ async def post_comment(request: web.Request) -> web.Response:
             request_hash=request_hash,
             limits=limits,
         )
-    except RateLimited:
-        request.app[keys.METRICS].inc(
-            "replyguard_comments_rate_limited_total", "Submissions refused (429).", site=site.id
+    except RateLimited as refused:
+        request.app[keys.METRICS].comments_rate_limited.labels(site.id).inc()
+        # DEBUG: a flood of these is what the limits are for; the counter shows the rate.
+        log.debug(
+            "comment to site %s refused: rate limited for %.0f s",
+            site.id,
+            refused.retry_after,
+            extra={"site": site.id, "retry_after": refused.retry_after},
         )
         raise
     except ReplyguardError:  # refused for what it is (a repost, no parent): not counted
         request.app[keys.LOCAL_LIMITS].give_back(limits)
         raise
     if not submitted.replayed:
-        request.app[keys.METRICS].inc(
-            "replyguard_comments_accepted_total", "Comments accepted (202).", site=site.id
-        )
+        request.app[keys.METRICS].comments_accepted.labels(site.id).inc()
     response = _private(
         {
             "id": str(submitted.id),
@@ -689,7 +695,8 @@ async def readyz(request: web.Request) -> web.Response:
 
 @operations.get("/metrics")
 async def metrics(request: web.Request) -> web.Response:
-    """Counters from this process; queue gauges from PostgreSQL, the same on every replica."""
+    """Counters and process figures (CPU, memory, GC) from this process; queue gauges from
+    PostgreSQL, the same on every replica."""
     gauges: dict[str, tuple[str, float]] = {}
     try:
         jobs = await request.app[keys.JOBS].stats()
@@ -721,5 +728,6 @@ async def metrics(request: web.Request) -> web.Response:
                 f"Webhook deliveries {state}.",
                 deliveries[state],
             )
-    text = request.app[keys.METRICS].render(gauges)
-    return web.Response(text=text, content_type="text/plain", charset="utf-8")
+    accept = request.headers.get("Accept", "")
+    body, content_type = request.app[keys.METRICS].render(gauges, accept)
+    return web.Response(body=body, headers={"Content-Type": content_type})
