@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import math
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -109,17 +109,18 @@ def evaluate(
     *,
     thresholds: Mapping[str, Thresholds] | None = None,
     precision_target: float = 0.9,
-    progress: bool = False,
+    progress: Callable[[int], object] | None = None,
 ) -> dict[str, LabelReport]:
     """Score the texts and measure each label the data and the model share.
 
     ``thresholds`` default to the policy's defaults (``moderation.policy.DEFAULT_THRESHOLDS``).
+    ``progress`` is told how many texts each chunk scored (the CLI draws a bar with it).
     """
     scores: list[dict[str, float]] = []
     for part in score_in_chunks(scorer, data.texts):
         scores.extend(part)
-        if progress:
-            print(f"  scored {len(scores)}/{len(data.texts)}", file=sys.stderr, flush=True)
+        if progress is not None:
+            progress(len(part))
     measured = [label for label in data.truth if label in scorer.labels]
     if not measured:
         raise ValueError(

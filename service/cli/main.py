@@ -26,6 +26,7 @@ from service.cli.common import (
     with_database,
 )
 from service.cli.extras import scoring_installed
+from service.cli.progress import add_quiet_flag, progress_bar
 from service.errors import SchemaTooNewError
 from service.settings import Settings, SettingsError, load_settings
 from service.times import iso
@@ -321,7 +322,9 @@ def _author_filter(args: argparse.Namespace) -> dict[str, Any] | None:
     return {"email": args.email}
 
 
-async def _with_authors(settings: Settings, action: str, who: dict[str, Any]) -> Any:
+async def _with_authors(
+    settings: Settings, action: str, who: dict[str, Any], *, quiet: bool = True
+) -> Any:
     from service.store.authors import AuthorStore
     from service.store.db import create_engine
 
@@ -330,7 +333,13 @@ async def _with_authors(settings: Settings, action: str, who: dict[str, Any]) ->
         store = AuthorStore(engine)
         if action == "export":
             return await store.comments(**who)
-        return await store.erase(**who, actor="erase-author")
+        with progress_bar(None, "erasing", unit="comments", quiet=quiet) as bar:
+
+            def erased(done: int, total: int) -> None:
+                bar.total = total
+                bar.update(1)
+
+            return await store.erase(**who, actor="erase-author", progress=erased)
     finally:
         await engine.dispose()
 
@@ -371,7 +380,7 @@ def cmd_erase_author(args: argparse.Namespace) -> int:
     database = existing_database(settings) if who is not None else None
     if who is None or database is None:
         return 2
-    count = asyncio.run(_with_authors(database, "erase", who))
+    count = asyncio.run(_with_authors(database, "erase", who, quiet=args.quiet))
     print(f"erased {count} comments")
     return 0
 
@@ -433,6 +442,8 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=text)
         p.add_argument("--email", help="the author's email address")
         p.add_argument("--author-id", help="the author id (hex) from export-author")
+        if name == "erase-author":
+            add_quiet_flag(p)
         p.set_defaults(func=func)
 
     from service.cli.model import add_model_commands

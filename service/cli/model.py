@@ -20,6 +20,7 @@ from typing import Any
 
 from service.cli.common import EXIT_CONFIG
 from service.cli.extras import scoring_installed
+from service.cli.progress import add_quiet_flag, progress_bar
 from service.settings import Settings, SettingsError, load_settings
 
 __all__ = ["add_model_commands"]
@@ -78,6 +79,7 @@ def add_model_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentP
         help="report the threshold that reaches this precision (default 0.9)",
     )
     evaluate.add_argument("--limit", type=int, default=None, help="score only the first N rows")
+    add_quiet_flag(evaluate)
     evaluate.set_defaults(func=cmd_evaluate)
 
     download = subparsers.add_parser(
@@ -142,9 +144,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             threads=settings.scorer_threads,
             precision=settings.scorer_precision,
         )
-        reports = evaluate(
-            scorer, data, precision_target=args.precision_target, progress=not args.json
-        )
+        quiet = args.quiet or args.json
+        with progress_bar(len(data.texts), "scoring", unit="rows", quiet=quiet) as bar:
+            reports = evaluate(
+                scorer, data, precision_target=args.precision_target, progress=bar.update
+            )
     except (OSError, ValueError, SettingsError, ReplyguardError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

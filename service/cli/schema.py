@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 
+from service.cli.progress import add_quiet_flag, progress_bar
 from service.settings import Settings
 
 __all__ = ["add_schema_commands"]
@@ -24,12 +25,13 @@ def add_schema_commands(subparsers: argparse._SubParsersAction[argparse.Argument
     p.add_argument(
         "--dry-run", action="store_true", help="print what would be applied; change nothing"
     )
+    add_quiet_flag(p)
     p.set_defaults(func=cmd_migrate)
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     from service.cli.common import with_database
-    from service.store.schema import migrate, plan
+    from service.store.schema import Migration, migrate, plan
 
     settings: Settings = with_database(args.settings)
     assert settings.database_url is not None
@@ -49,7 +51,17 @@ def cmd_migrate(args: argparse.Namespace) -> int:
             print(f"  {migration.label}  ({how})")
         print("Nothing was changed (--dry-run).")
         return 0
-    applied = asyncio.run(migrate(settings.database_url))
+    with progress_bar(len(before.pending), "migrating", unit="steps", quiet=args.quiet) as bar:
+        order = [m.version for m in before.pending]
+
+        def starting(migration: Migration) -> None:
+            # The steps before this one are done; the bar names the one running now.
+            if migration.version in order:
+                bar.n = order.index(migration.version)
+            bar.set_postfix_str(migration.label)
+
+        applied = asyncio.run(migrate(settings.database_url, starting=starting))
+        bar.update(len(order) - bar.n)
     for migration in applied:
         print(f"Applied {migration.label}.")
     after = asyncio.run(plan(settings.database_url))

@@ -147,6 +147,7 @@ class ScoringWorker:
                 error,
                 retried,
                 held,
+                extra={"count": len(live), "retried": retried, "held": held},
             )
             return
         model = self._scorer.model
@@ -167,11 +168,13 @@ class ScoringWorker:
         ]
         decided = await self._jobs.complete(model, scored)
         self.decided += decided
+        elapsed_ms = (time.perf_counter() - started) * 1000
         log.info(
             "scored %d comments in %.0f ms, decided %d",
             len(live),
-            (time.perf_counter() - started) * 1000,
+            elapsed_ms,
             decided,
+            extra={"count": len(live), "ms": round(elapsed_ms, 1), "decided": decided},
         )
 
     def _delay(self, attempts: int) -> float:

@@ -125,19 +125,24 @@ async def plan(
 
 
 async def migrate(
-    database_url: str, migrations: Sequence[Migration] | None = None, *, patience: float = 60.0
+    database_url: str,
+    migrations: Sequence[Migration] | None = None,
+    *,
+    patience: float = 60.0,
+    starting: Callable[[Migration], object] | None = None,
 ) -> list[Migration]:
     """Apply the pending migrations in order and return them; safe from many processes.
 
     A database with nothing pending takes no lock, so routine restarts stay cheap. While
     the database is unreachable or starting, or a migration loses a deadlock to live
     traffic, it retries for ``patience`` seconds. Raises ``SchemaTooNewError`` for a
-    database a newer release has migrated.
+    database a newer release has migrated. ``starting`` is told of each migration as it
+    begins, so a long backfill shows which step it is on.
     """
     known = load_migrations() if migrations is None else tuple(migrations)
 
     async def apply(conn: Any) -> list[Migration]:
-        return await _apply_pending(conn, known)
+        return await _apply_pending(conn, known, starting)
 
     return await _patiently(database_url, apply, patience)
 
@@ -170,13 +175,17 @@ async def _patiently(database_url: str, work: Callable[[Any], Awaitable[T]], pat
             pause = min(pause * 2, 5.0)
 
 
-async def _apply_pending(conn: Any, known: tuple[Migration, ...]) -> list[Migration]:
+async def _apply_pending(
+    conn: Any, known: tuple[Migration, ...], starting: Callable[[Migration], object] | None
+) -> list[Migration]:
     if not _plan(await _read_state(conn), known).pending:
         return []
     await conn.execute(q.LOCK, _LOCK_KEY)
     # Another process may have migrated while we waited for the lock: look again.
     todo = _plan(await _read_state(conn), known)
     for migration in todo.pending:
+        if starting is not None:
+            starting(migration)
         async with conn.transaction():
             await conn.execute(q.NO_STATEMENT_TIMEOUT)
             await conn.execute(q.CREATE_MIGRATIONS_TABLE)

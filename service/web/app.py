@@ -48,14 +48,8 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
     route = resource.canonical if resource is not None else "unmatched"
     elapsed = time.perf_counter() - started
     metrics = request.app[keys.METRICS]
-    metrics.observe_request(elapsed, method=request.method, route=route)
-    metrics.inc(
-        "replyguard_http_requests_total",
-        "HTTP requests answered.",
-        method=request.method,
-        route=route,
-        status=str(response.status),
-    )
+    metrics.request_duration.labels(request.method, route).observe(elapsed)
+    metrics.http_requests.labels(request.method, route, str(response.status)).inc()
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "no-referrer")
     return response

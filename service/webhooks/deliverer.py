@@ -447,6 +447,16 @@ class WebhookDeliverer:
                 delivery.url,
                 answer.status if answer.status is not None else answer.error,
                 state,
+                extra={
+                    "delivery_id": delivery.id,
+                    "endpoint_id": delivery.endpoint_id,
+                    "event_type": delivery.event_type,
+                    "attempt": attempts_done,
+                    "status": answer.status,
+                    "error": answer.error,
+                    "state": state,
+                    "ms": record.duration_ms,
+                },
             )
         try:
             disabled = await self._store.record(
@@ -462,7 +472,12 @@ class WebhookDeliverer:
             log.warning("could not record delivery %d (%s)", delivery.id, error)
             return record
         if disabled is not None:
-            log.warning("webhook endpoint %s disabled: %s", disabled.id, disabled.disabled_reason)
+            log.warning(
+                "webhook endpoint %s disabled: %s",
+                disabled.id,
+                disabled.disabled_reason,
+                extra={"endpoint_id": disabled.id},
+            )
         return record
 
     async def attempt(self, delivery: ClaimedDelivery) -> Answer:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import random
 import time
 from collections.abc import AsyncIterator
@@ -775,3 +776,31 @@ async def test_erasure__an_erased_comment_leaves_no_words_in_webhook_bodies(
         "erased": True,
     }
     assert erased["type"] == "comment.held"
+
+
+async def test_deliverer_log__a_failed_attempt_carries_endpoint_status_and_attempt(
+    client: Client,
+    auth: dict[str, str],
+    make_site: SiteFactory,
+    engine: AsyncEngine,
+    receiver: Receiver,
+    deliverer: WebhookDeliverer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    await make_site("daily")
+    endpoint = await _endpoint(client, auth, receiver.url("/flaky"))
+    receiver.script["/flaky"] = [500]
+    await _decide(engine, await _comment(engine), "held")
+    caplog.set_level(logging.INFO, logger="service.webhooks.deliverer")
+
+    (first,) = await deliverer.deliver_due()
+
+    [line] = [r for r in caplog.records if "attempt 1" in r.getMessage()]
+    fields = {k: line.__dict__.get(k) for k in ("endpoint_id", "status", "attempt", "state")}
+    assert fields == {
+        "endpoint_id": UUID(endpoint["id"]),
+        "status": 500,
+        "attempt": 1,
+        "state": "pending",
+    }
+    assert line.__dict__["delivery_id"] == first[0].id

@@ -66,7 +66,8 @@ async def readyz(request: web.Request) -> web.Response:
 
 @operations.get("/metrics")
 async def metrics(request: web.Request) -> web.Response:
-    """Counters from this process; queue gauges from PostgreSQL, the same on every replica."""
+    """Counters and process figures (CPU, memory, GC) from this process; queue gauges from
+    PostgreSQL, the same on every replica."""
     gauges: dict[str, tuple[str, float]] = {}
     try:
         jobs = await request.app[keys.JOBS].stats()
@@ -98,5 +99,6 @@ async def metrics(request: web.Request) -> web.Response:
                 f"Webhook deliveries {state}.",
                 deliveries[state],
             )
-    text = request.app[keys.METRICS].render(gauges)
-    return web.Response(text=text, content_type="text/plain", charset="utf-8")
+    accept = request.headers.get("Accept", "")
+    body, content_type = request.app[keys.METRICS].render(gauges, accept)
+    return web.Response(body=body, headers={"Content-Type": content_type})

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 from dataclasses import replace
 from typing import Any, Final, cast
@@ -48,6 +49,8 @@ CORS_HEADERS: Final = "Content-Type, Authorization, Idempotency-Key"
 #: Rows a site's comment count is spread over (service.web.ratelimit.Check): as many comments
 #: to one site can be written at once.
 SITE_LIMIT_SHARDS: Final = 16
+
+log = logging.getLogger(__name__)
 
 routes = web.RouteTableDef()
 
@@ -143,18 +146,21 @@ async def post_comment(request: web.Request) -> web.Response:
             request_hash=request_hash,
             limits=limits,
         )
-    except RateLimited:
-        request.app[keys.METRICS].inc(
-            "replyguard_comments_rate_limited_total", "Submissions refused (429).", site=site.id
+    except RateLimited as refused:
+        request.app[keys.METRICS].comments_rate_limited.labels(site.id).inc()
+        # DEBUG: a flood of these is what the limits are for; the counter shows the rate.
+        log.debug(
+            "comment to site %s refused: rate limited for %.0f s",
+            site.id,
+            refused.retry_after,
+            extra={"site": site.id, "retry_after": refused.retry_after},
         )
         raise
     except ReplyguardError:  # refused for what it is (a repost, no parent): not counted
         request.app[keys.LOCAL_LIMITS].give_back(limits)
         raise
     if not submitted.replayed:
-        request.app[keys.METRICS].inc(
-            "replyguard_comments_accepted_total", "Comments accepted (202).", site=site.id
-        )
+        request.app[keys.METRICS].comments_accepted.labels(site.id).inc()
     response = private(
         {
             "id": str(submitted.id),
