@@ -17,7 +17,7 @@ from moderation.policy import Policy, Thresholds
 from service.store.comments import Site
 from service.store.review import LiveSession, User
 from service.store.webhooks import Endpoint
-from service.web.pages import views
+from service.web.pages import templating, views
 from service.web.pages.templating import environment, render
 
 REPO = Path(__file__).parents[2]
@@ -160,6 +160,21 @@ def test_templates__escape_hostile_values_on_the_queue_and_sign_in() -> None:
     _assert_escaped(sign_in)
     demo = render("demo.html", **_base(), site_id=EVIL, article_id=EVIL, missing=True, origin=EVIL)
     _assert_escaped(demo)
+
+
+async def test_templates__compiled_once_then_rendered_without_reading_files(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    await templating.compile_all()
+    loader = environment().loader
+    assert loader is not None
+
+    def no_reads(*args: object) -> None:
+        raise AssertionError("read a template file while rendering")
+
+    monkeypatch.setattr(loader, "get_source", no_reads)
+    page = render("refused.html", **_base())
+    assert "CSRF token is missing or wrong" in page
 
 
 def test_templates__a_missing_value_fails_loudly() -> None:

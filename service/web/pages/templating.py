@@ -9,6 +9,7 @@ empty string.
 
 from __future__ import annotations
 
+import asyncio
 from functools import cache
 from typing import Any, Final
 
@@ -36,7 +37,27 @@ def environment() -> Environment:
     )
 
 
+_compiled = False
+
+
+def _compile_all() -> None:
+    env = environment()
+    for name in env.list_templates():
+        env.get_template(name)
+
+
+async def compile_all() -> None:
+    """Read and compile every template, once per process and in a thread, so the first page
+    a process serves does not stall the event loop on file reads and compiling (tens of
+    milliseconds)."""
+    global _compiled
+    if not _compiled:
+        await asyncio.to_thread(_compile_all)
+        _compiled = True
+
+
 def render(template: str, /, **context: Any) -> str:
     """``template`` (a file name under ``templates/``) rendered with ``context``; any name,
-    even ``template``, may be a context key."""
+    even ``template``, may be a context key. Without ``compile_all`` first, the template is
+    read and compiled here on its first use."""
     return environment().get_template(template).render(context)

@@ -29,7 +29,7 @@ from service.store.review import LiveSession, User
 from service.store.webhooks import Endpoint
 from service.web import keys
 from service.web.api import public as api
-from service.web.pages.templating import render
+from service.web.pages.templating import compile_all, render
 from service.web.problems import Handler
 from service.web.ratelimit import client_address
 from service.web.sessions import (
@@ -188,6 +188,7 @@ async def _page(
     """``template`` (which extends base.html) rendered into a response with the pages'
     security headers. ``page`` and ``data`` become the body's ``data-*`` attributes, which
     moderate.js reads; ``csrf`` goes in a meta tag for the script's API calls."""
+    await compile_all()
     body = render(
         template,
         title=title,
