@@ -2,10 +2,11 @@
 policy and webhooks (``/moderate/sites/{site}``), the demo article (``/demo``), and the
 static files they use (``/static/{name}``, ``/embed.js``).
 
-Pages are rendered here as plain HTML with every value escaped; what moves (the queue,
-decisions, claims) is drawn by ``static/moderate.js`` through the JSON API. Every page
-sends a Content-Security-Policy that allows scripts from this origin only, so nothing
-inline runs, whatever a comment contains.
+Handlers here gather each page's values; the markup is in Jinja2 templates
+(``templates/``, rendered through ``templating``), which escape every value by default.
+What moves (the queue, decisions, claims) is drawn by ``static/moderate.js`` through the
+JSON API. Every page sends a Content-Security-Policy that allows scripts from this origin
+only, so nothing inline runs, whatever a comment contains.
 """
 
 from __future__ import annotations
@@ -14,10 +15,9 @@ import asyncio
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from html import escape
 from pathlib import Path
 from typing import Final
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from aiohttp import web
 
@@ -25,10 +25,11 @@ from moderation.domain import DETOXIFY_LABELS, STATUSES
 from moderation.policy import Policy
 from service.accounts.auth import csrf_token
 from service.errors import BadRequest, FieldError, NotFound, UnsupportedMediaType
-from service.store.review import LiveSession
+from service.store.review import LiveSession, User
 from service.store.webhooks import Endpoint
 from service.web import keys
 from service.web.api.common import cached_site, cors
+from service.web.pages.templating import compile_all, render
 from service.web.problems import Handler
 from service.web.ratelimit import client_address
 from service.web.sessions import (
@@ -153,11 +154,6 @@ async def widget_cors(request: web.Request, handler: Handler) -> web.StreamRespo
 # --- rendering ----------------------------------------------------------------------------
 
 
-def h(value: object) -> str:
-    """Escape for HTML text and quoted attributes alike."""
-    return escape("" if value is None else str(value), quote=True)
-
-
 def _html(request: web.Request, body: str, *, status: int = 200) -> web.Response:
     response = web.Response(text=body, status=status, content_type="text/html", charset="utf-8")
     response.headers.update(
@@ -177,57 +173,50 @@ def _html(request: web.Request, body: str, *, status: int = 200) -> web.Response
     return response
 
 
-async def _document(
-    title: str,
-    main: str,
+async def _page(
+    request: web.Request,
+    template: str,
     *,
+    title: str,
     page: str,
     data: dict[str, str] | None = None,
     csrf: str = "",
     script: bool = True,
-) -> str:
-    attributes = "".join(f' data-{k}="{h(v)}"' for k, v in (data or {}).items())
-    meta = f'<meta name="csrf-token" content="{h(csrf)}">' if csrf else ""
-    script_tag = (
-        f'<script src="{h(await _asset_url("moderate.js"))}" defer></script>' if script else ""
+    http_status: int = 200,
+    **context: object,
+) -> web.Response:
+    """``template`` (which extends base.html) rendered into a response with the pages'
+    security headers. ``page`` and ``data`` become the body's ``data-*`` attributes, which
+    moderate.js reads; ``csrf`` goes in a meta tag for the script's API calls."""
+    await compile_all()
+    body = render(
+        template,
+        title=title,
+        page=page,
+        data=data or {},
+        csrf=csrf,
+        css_url=await _asset_url("moderate.css"),
+        script_url=await _asset_url("moderate.js") if script else "",
+        **context,
     )
-    return f"""<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="same-origin">
-{meta}
-<title>{h(title)} · replyguard</title>
-<link rel="stylesheet" href="{h(await _asset_url("moderate.css"))}">
-{script_tag}
-</head>
-<body data-page="{h(page)}"{attributes}>
-{main}
-</body>
-</html>
-"""
+    return _html(request, body, status=http_status)
 
 
-def _header(session: LiveSession, csrf: str, *, site_link: str | None) -> str:
-    user = session.user
-    scope = "all sites" if user.sites is None else ", ".join(sorted(user.sites))
-    policy_link = (
-        f'<a href="/moderate/sites/{h(quote(site_link))}">Policy &amp; webhooks</a>'
-        if site_link
-        else ""
-    )
-    return f"""<header class="top">
-  <a class="brand" href="/moderate">replyguard <span>moderation</span></a>
-  <nav aria-label="Pages"><a href="/moderate">Queue</a>{policy_link}</nav>
-  <div class="me">
-    <span class="who" title="{h(scope)}">{h(user.name)} · {h(user.role)}</span>
-    <form method="post" action="/moderate/sign-out">
-      <input type="hidden" name="csrf" value="{h(csrf)}">
-      <button type="submit" class="quiet">Sign out</button>
-    </form>
-  </div>
-</header>"""
+@dataclass(frozen=True, slots=True)
+class Header:
+    """What _header.html draws: who is signed in, over which sites, the form token for
+    signing out, and the site whose policy page the header links to (empty: none)."""
+
+    user: User
+    scope: str
+    csrf: str
+    site_link: str
+
+    @classmethod
+    def of(cls, session: LiveSession, csrf: str, *, site_link: str | None) -> Header:
+        user = session.user
+        scope = "all sites" if user.sites is None else ", ".join(sorted(user.sites))
+        return cls(user, scope, csrf, site_link or "")
 
 
 def _safe_next(value: str | None) -> str:
@@ -263,24 +252,19 @@ async def _sign_in_page(
     token, new_token = sign_in_token(request)
     next_path = _safe_next(request.query.get("next"))
     note = _NOTES.get(request.query.get("note", ""), "")
-    alert = f'<p class="alert" role="alert">{h(message)}</p>' if message else ""
-    info = f'<p class="note" role="status">{h(note)}</p>' if note and not message else ""
-    main = f"""<main class="sign-in">
-  <h1>replyguard <span>moderation</span></h1>
-  {info}{alert}
-  <form method="post" action="/moderate/sign-in?{h(urlencode({"next": next_path}))}">
-    <input type="hidden" name="csrf" value="{h(token)}">
-    <label for="name">Name</label>
-    <input id="name" name="name" autocomplete="username" required maxlength="64"
-           value="{h(name)}" autofocus>
-    <label for="password">Password</label>
-    <input id="password" name="password" type="password" autocomplete="current-password"
-           required maxlength="1024">
-    <button type="submit">Sign in</button>
-  </form>
-</main>"""
-    document = await _document("Sign in", main, page="sign-in", script=False)
-    response = _html(request, document, status=status)
+    response = await _page(
+        request,
+        "sign_in.html",
+        title="Sign in",
+        page="sign-in",
+        script=False,
+        http_status=status,
+        message=message,
+        note=note,
+        next_query=urlencode({"next": next_path}),
+        token=token,
+        name=name,
+    )
     if new_token:
         set_sign_in_cookie(request, response, token)
     if retry_after is not None:
@@ -360,16 +344,8 @@ async def sign_in(request: web.Request) -> web.Response:
 async def sign_out(request: web.Request) -> web.Response:
     form = await _form(request)
     if not form_token_ok(request, str(form.get("csrf", ""))):
-        return _html(
-            request,
-            await _document(
-                "Refused",
-                '<main class="sign-in"><h1>Refused</h1><p class="alert" role="alert">'
-                "That request did not come from your moderator page (its CSRF token is "
-                'missing or wrong). <a href="/moderate">Back to the queue</a></p></main>',
-                page="refused",
-            ),
-            status=403,
+        return await _page(
+            request, "refused.html", title="Refused", page="refused", http_status=403
         )
     secret = request.cookies.get(SESSION_COOKIE)
     if secret:
@@ -390,11 +366,10 @@ async def _require_session(request: web.Request) -> tuple[LiveSession, str]:
 # --- the queue ----------------------------------------------------------------------------
 
 
-def _options(choices: list[tuple[str, str]], selected: str) -> str:
-    return "".join(
-        f'<option value="{h(v)}"{" selected" if v == selected else ""}>{h(label)}</option>'
-        for v, label in choices
-    )
+#: The queue's filter choices that never change: (value, label) pairs.
+LABEL_CHOICES: Final = [("", "any"), *[(x, x.replace("_", " ")) for x in DETOXIFY_LABELS]]
+STATUS_CHOICES: Final = [(s, s) for s in STATUSES]
+ORDER_CHOICES: Final = [("oldest", "oldest first"), ("score", "highest score first")]
 
 
 @routes.get("/moderate")
@@ -415,91 +390,6 @@ async def moderate(request: web.Request) -> web.Response:
     article = article if ARTICLE_ID.match(article) else ""
     site_choices = [("", "All my sites"), *[(s, f"{name} ({s})") for s, name in sites]]
     policy_site = site or (sites[0][0] if len(sites) == 1 else "")
-    label_options = _options(
-        [("", "any"), *[(x, x.replace("_", " ")) for x in DETOXIFY_LABELS]], label
-    )
-    status_options = _options([(s, s) for s in STATUSES], status)
-    order_options = _options([("oldest", "oldest first"), ("score", "highest score first")], order)
-    main = f"""{_header(session, csrf, site_link=policy_site or None)}
-<main class="queue-page">
-  <section class="summary" aria-label="Queue counts">
-    <ul id="counts" class="counts"></ul>
-  </section>
-  <form id="filters" class="filters" method="get" action="/moderate">
-    <label>Site <select name="site">{_options(site_choices, site)}</select></label>
-    <label>Article <input name="article" list="articles" value="{h(article)}"
-      maxlength="200" placeholder="any" autocomplete="off"></label>
-    <datalist id="articles"></datalist>
-    <label>Label <select name="label">{label_options}</select></label>
-    <label>Status <select name="status">{status_options}</select></label>
-    <label>Order <select name="order">{order_options}</select></label>
-    <button type="submit">Apply</button>
-  </form>
-  <div class="toolbar" role="toolbar" aria-label="Act on selected comments">
-    <label class="check"><input type="checkbox" id="select-all"> Select all</label>
-    <span id="selected-count" aria-live="polite">0 selected</span>
-    <label class="reason">Reason <input id="reason" maxlength="500"
-      placeholder="optional, recorded with the decision"></label>
-    <button type="button" id="bulk-approve" class="approve" disabled>Approve selected</button>
-    <button type="button" id="bulk-reject" class="reject" disabled>Reject selected</button>
-    <button type="button" id="help-button" class="quiet" aria-keyshortcuts="?">
-      Shortcuts <kbd>?</kbd></button>
-  </div>
-  <p id="live-note" class="live-note" role="status" aria-live="polite"></p>
-  <ol id="queue" class="queue" aria-label="Comments"></ol>
-  <p id="empty" class="empty" hidden>Nothing here. New comments appear as they arrive.</p>
-  <button type="button" id="more" class="quiet more" hidden>Load more</button>
-</main>
-<div id="toast" class="toast" role="status" aria-live="polite" hidden>
-  <span id="toast-text"></span>
-  <button type="button" id="undo" aria-keyshortcuts="u">Undo <kbd>u</kbd></button>
-</div>
-<dialog id="help" aria-labelledby="help-title">
-  <h2 id="help-title">Keyboard shortcuts</h2>
-  <dl class="keys">
-    <dt><kbd>j</kbd> / <kbd>k</kbd></dt><dd>next / previous comment</dd>
-    <dt><kbd>a</kbd></dt><dd>approve the current comment</dd>
-    <dt><kbd>r</kbd></dt><dd>reject the current comment</dd>
-    <dt><kbd>x</kbd></dt><dd>select or unselect the current comment</dd>
-    <dt><kbd>A</kbd> / <kbd>R</kbd></dt><dd>approve / reject everything selected</dd>
-    <dt><kbd>u</kbd></dt><dd>undo the last decision</dd>
-    <dt><kbd>h</kbd></dt><dd>the current comment's history</dd>
-    <dt><kbd>?</kbd></dt><dd>this list</dd>
-  </dl>
-  <form method="dialog"><button>Close</button></form>
-</dialog>
-<dialog id="history" aria-labelledby="history-title">
-  <h2 id="history-title">History</h2>
-  <ol id="history-list" class="history"></ol>
-  <form method="dialog"><button>Close</button></form>
-</dialog>
-<template id="item-template">
-  <li class="item" tabindex="-1">
-    <div class="item-head">
-      <input type="checkbox" class="select">
-      <span class="author"></span>
-      <span class="on">on</span> <a class="article" rel="noopener noreferrer"></a>
-      <span class="article-title" hidden></span>
-      <span class="site"></span>
-      <span class="waited"></span>
-      <span class="claim" hidden></span>
-      <span class="status-badge"></span>
-    </div>
-    <blockquote class="parent" hidden><p class="parent-label"></p><p class="parent-body"></p>
-    </blockquote>
-    <p class="body"></p>
-    <div class="why">
-      <p class="rule"></p>
-      <ul class="bars"></ul>
-      <p class="meta"></p>
-    </div>
-    <div class="actions">
-      <button type="button" class="approve act-approve">Approve <kbd>a</kbd></button>
-      <button type="button" class="reject act-reject">Reject <kbd>r</kbd></button>
-      <button type="button" class="quiet act-history">History <kbd>h</kbd></button>
-    </div>
-  </li>
-</template>"""
     settings = request.app[keys.SETTINGS]
     data = {
         "user": session.user.name,
@@ -511,118 +401,80 @@ async def moderate(request: web.Request) -> web.Response:
         "label": label,
         "article": article,
     }
-    body = await _document("Queue", main, page="queue", data=data, csrf=csrf)
-    return _html(request, body)
+    return await _page(
+        request,
+        "queue.html",
+        title="Queue",
+        page="queue",
+        data=data,
+        csrf=csrf,
+        header=Header.of(session, csrf, site_link=policy_site or None),
+        site_choices=site_choices,
+        label_choices=LABEL_CHOICES,
+        status_choices=STATUS_CHOICES,
+        order_choices=ORDER_CHOICES,
+        site=site,
+        article=article,
+        label=label,
+        status=status,
+        order=order,
+    )
 
 
 # --- a site's policy and webhooks ---------------------------------------------------------
+
+MODE_CHOICES: Final = [
+    ("auto", "auto: by thresholds and terms"),
+    ("pre", "pre: hold everything"),
+    ("post", "post: publish unless rejected"),
+]
 
 
 def _number(value: float | None) -> str:
     return "" if value is None else f"{value:g}"
 
 
-def _policy_view(policy: Policy) -> str:
-    rows = "".join(
-        f"<tr><th scope='row'>{h(label.replace('_', ' '))}</th>"
-        f"<td>{h(_number(t.hold_at) or '—')}</td><td>{h(_number(t.reject_at) or '—')}</td></tr>"
-        for label, t in sorted(
-            policy.thresholds.items(),
-            key=lambda item: (
-                DETOXIFY_LABELS.index(item[0]) if item[0] in DETOXIFY_LABELS else 99,
-                item[0],
-            ),
-        )
-    )
-    terms = {
-        "Blocked terms (rejected)": policy.blocked_terms,
-        "Watched terms (held)": policy.watched_terms,
-    }
-    lists = "".join(
-        f"<dt>{h(name)}</dt><dd>{h(', '.join(values) or 'none')}</dd>"
-        for name, values in terms.items()
-    )
-    links = "no limit" if policy.max_links is None else str(policy.max_links)
-    return f"""<dl class="policy">
-  <dt>Mode</dt><dd>{h(policy.mode)}</dd>
-  {lists}
-  <dt>Links allowed</dt><dd>{h(links)}</dd>
-</dl>
-<table class="thresholds">
-  <caption>Thresholds: a score at or above them holds or rejects a comment</caption>
-  <thead><tr><th scope="col">label</th><th scope="col">hold at</th>
-  <th scope="col">reject at</th></tr></thead>
-  <tbody>{rows}</tbody>
-</table>"""
+def _label_order(label: str) -> tuple[int, str]:
+    """Detoxify's labels in its own order first, then any other a policy names."""
+    return (DETOXIFY_LABELS.index(label) if label in DETOXIFY_LABELS else 99, label)
 
 
-def _policy_form(policy: Policy) -> str:
+def _threshold_rows(policy: Policy) -> list[tuple[str, str, str]]:
+    """(label as words, hold at, reject at) for each label the policy sets."""
+    return [
+        (label.replace("_", " "), _number(t.hold_at), _number(t.reject_at))
+        for label, t in sorted(policy.thresholds.items(), key=lambda item: _label_order(item[0]))
+    ]
+
+
+def _form_rows(policy: Policy) -> list[tuple[str, str, str, str]]:
+    """(label, label as words, hold at, reject at) for every Detoxify label, set or not."""
     rows = []
     for label in DETOXIFY_LABELS:
         limits = policy.thresholds.get(label)
         hold = _number(limits.hold_at) if limits else ""
         reject = _number(limits.reject_at) if limits else ""
-        name = label.replace("_", " ")
-        rows.append(
-            f"""<tr><th scope="row">{h(name)}</th>
-<td><input type="number" min="0" max="1" step="0.01" name="hold_at.{h(label)}"
-  value="{h(hold)}" aria-label="{h(name)}: hold at"></td>
-<td><input type="number" min="0" max="1" step="0.01" name="reject_at.{h(label)}"
-  value="{h(reject)}" aria-label="{h(name)}: reject at"></td></tr>"""
-        )
-    modes = _options(
-        [
-            ("auto", "auto: by thresholds and terms"),
-            ("pre", "pre: hold everything"),
-            ("post", "post: publish unless rejected"),
-        ],
-        policy.mode,
-    )
-    max_links = "" if policy.max_links is None else str(policy.max_links)
-    return f"""<form id="policy-form" class="policy-form">
-  <label>Mode <select name="mode">{modes}</select></label>
-  <table class="thresholds">
-    <caption>Thresholds (empty: none)</caption>
-    <thead><tr><th scope="col">label</th><th scope="col">hold at</th>
-    <th scope="col">reject at</th></tr></thead>
-    <tbody>{"".join(rows)}</tbody>
-  </table>
-  <label>Blocked terms, one per line
-    <textarea name="blocked_terms" rows="4">{h(chr(10).join(policy.blocked_terms))}</textarea>
-  </label>
-  <label>Watched terms, one per line
-    <textarea name="watched_terms" rows="4">{h(chr(10).join(policy.watched_terms))}</textarea>
-  </label>
-  <label>Links allowed (empty: no limit)
-    <input type="number" name="max_links" min="0" max="1000" value="{h(max_links)}"></label>
-  <div class="preview-row">
-    <label>Compare on the last <input type="number" name="last" min="1" max="2000"
-      value="200"> decided comments</label>
-    <button type="button" id="preview">Preview effect</button>
-    <button type="submit" id="save" class="approve">Save policy</button>
-  </div>
-  <div id="policy-result" class="policy-result" role="status" aria-live="polite"></div>
-</form>"""
+        rows.append((label, label.replace("_", " "), hold, reject))
+    return rows
 
 
-def _webhooks_view(endpoints: list[Endpoint]) -> str:
-    if not endpoints:
-        return "<p>No webhook endpoints for this site.</p>"
-    rows = []
-    for e in endpoints:
+@dataclass(frozen=True, slots=True)
+class WebhookRow:
+    """One endpoint as the site page lists it, every cell as text."""
+
+    url: str
+    events: str
+    sites: str
+    state: str
+    failing: str
+    description: str
+
+    @classmethod
+    def of(cls, e: Endpoint) -> WebhookRow:
         state = "enabled" if e.enabled else f"disabled ({e.disabled_reason or 'by an admin'})"
         failing = e.failing_since.isoformat(timespec="minutes") if e.failing_since else "—"
-        rows.append(
-            f"<tr><td class='url'>{h(e.url)}</td><td>{h(', '.join(e.events))}</td>"
-            f"<td>{h('every site' if e.site_id is None else e.site_id)}</td>"
-            f"<td>{h(state)}</td><td>{h(failing)}</td><td>{h(e.description)}</td></tr>"
-        )
-    return f"""<table class="webhooks">
-  <thead><tr><th scope="col">URL</th><th scope="col">events</th><th scope="col">sites</th>
-  <th scope="col">state</th><th scope="col">failing since</th>
-  <th scope="col">description</th></tr></thead>
-  <tbody>{"".join(rows)}</tbody>
-</table>"""
+        sites = "every site" if e.site_id is None else e.site_id
+        return cls(e.url, ", ".join(e.events), sites, state, failing, e.description)
 
 
 @routes.get("/moderate/sites/{site}")
@@ -634,33 +486,32 @@ async def site_page(request: web.Request) -> web.Response:
         raise NotFound(f"No site {site_id!r}.")
     site = await request.app[keys.SITES].get(site_id)
     admin = principal.role == "admin"
+    webhooks = []
     if admin:
         endpoints = await request.app[keys.WEBHOOKS].visible_to(principal, site_id)
-        webhooks = _webhooks_view(endpoints)
-        editor = "<section aria-labelledby='edit-title'><h2 id='edit-title'>Edit the policy</h2>"
-        editor += f"{_policy_form(site.policy)}</section>"
-    else:
-        webhooks = "<p>Webhook endpoints are shown to admins.</p>"
-        editor = ""
-    origins = ", ".join(site.allowed_origins) or "none (same origin only)"
-    main = f"""{_header(session, csrf, site_link=site_id)}
-<main class="site-page">
-  <h1>{h(site.name)} <span class="site-id">({h(site.id)})</span></h1>
-  <p>Allowed origins for the widget: {h(origins)}. Policy version {h(site.policy.version)},
-  updated {h(site.updated_at.isoformat(timespec="minutes"))}.</p>
-  <section aria-labelledby="policy-title">
-    <h2 id="policy-title">Policy</h2>
-    {_policy_view(site.policy)}
-  </section>
-  {editor}
-  <section aria-labelledby="webhooks-title">
-    <h2 id="webhooks-title">Webhooks</h2>
-    {webhooks}
-  </section>
-</main>"""
+        webhooks = [WebhookRow.of(e) for e in endpoints]
+    policy = site.policy
     data = {"user": session.user.name, "role": session.user.role, "site": site.id}
-    body = await _document(f"{site.name}: policy", main, page="site", data=data, csrf=csrf)
-    return _html(request, body)
+    return await _page(
+        request,
+        "site.html",
+        title=f"{site.name}: policy",
+        page="site",
+        data=data,
+        csrf=csrf,
+        header=Header.of(session, csrf, site_link=site_id),
+        site=site,
+        origins=", ".join(site.allowed_origins) or "none (same origin only)",
+        updated=site.updated_at.isoformat(timespec="minutes"),
+        policy=policy,
+        links="no limit" if policy.max_links is None else str(policy.max_links),
+        thresholds=_threshold_rows(policy),
+        admin=admin,
+        mode_choices=MODE_CHOICES,
+        form_rows=_form_rows(policy),
+        max_links="" if policy.max_links is None else str(policy.max_links),
+        webhooks=webhooks,
+    )
 
 
 # --- the demo article ---------------------------------------------------------------------
@@ -675,33 +526,17 @@ async def demo(request: web.Request) -> web.Response:
         raise NotFound("No such demo.")
     try:
         await request.app[keys.SITES].get(site_id)
-        missing = ""
+        missing = False
     except NotFound:
-        missing = f"""<aside class="note" role="note"><p>There is no site
-  <code>{h(site_id)}</code> yet, so the comments below cannot load. Create it with an admin
-  token (<code>replyguard create-token --role admin</code>):</p>
-  <pre>curl -X PUT {h(request.url.origin())}/v1/sites/{h(site_id)} \\
-  -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \\
-  -d '{{"name": "Demo", "policy": {{"watched_terms": ["scam"]}}}}'</pre></aside>"""
-    main = f"""<main class="demo">
-  <article>
-    <p class="kicker">The Daily Example · City</p>
-    <h1>Council approves twelve kilometres of protected cycle lanes</h1>
-    <p class="byline">By A. Reporter</p>
-    <p>The city council voted 31 to 14 on Tuesday to build protected cycle lanes along the
-    river road and the old tram line, the largest change to the city's streets in a decade.
-    Work starts in the spring; the first section should open before the summer holidays.</p>
-    <p>Shop owners on the tram line asked for loading bays to stay; the plan keeps one on
-    every block. Residents' groups were split, and the debate ran past midnight.</p>
-    <p>This page shows replyguard's comment widget, included with one script tag. Comments
-    you post here are scored and decided like any other; moderators see the held ones at
-    <a href="/moderate">/moderate</a>.</p>
-  </article>
-  {missing}
-  <section class="comments" aria-label="Comments">
-    <script src="/embed.js" data-site="{h(site_id)}" data-article="{h(article_id)}"
-      data-title="Council approves twelve kilometres of protected cycle lanes" async></script>
-  </section>
-</main>"""
-    body = await _document("Demo article", main, page="demo", script=False)
-    return _html(request, body)
+        missing = True
+    return await _page(
+        request,
+        "demo.html",
+        title="Demo article",
+        page="demo",
+        script=False,
+        site_id=site_id,
+        article_id=article_id,
+        missing=missing,
+        origin=str(request.url.origin()),
+    )
