@@ -20,7 +20,7 @@ PREVIOUS_RELEASE_CHECKSUM = "6c7aab37b094f4f4f83a8b2b98a7647b89475f94a4c697ea44d
 def test_schema_sql__the_package_carries_the_top_level_file() -> None:
     # service/store/schema.sql is a link, so the top-level file stays the one source while a
     # wheel (which cannot reach outside the package) carries a copy.
-    assert SCHEMA_PATH.parent == REPO / "service"
+    assert SCHEMA_PATH.parent == REPO / "service" / "store"
     assert SCHEMA_PATH.read_bytes() == (REPO / "schema.sql").read_bytes()
 
 
