@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import time
 from collections.abc import Mapping
 from dataclasses import replace
@@ -42,21 +41,31 @@ from service.store.limits import Check, Limits
 from service.web import keys
 from service.web.ratelimit import IPAddress, client_address, client_network
 from service.web.validation import (
+    ACTIONS,
     ARTICLE_ID,
+    ARTICLE_ID_RULE,
+    IDEMPOTENCY_KEY,
+    MAX_BULK_IDS,
+    MAX_ORIGINS,
+    MAX_REASON_CHARS,
+    MAX_SITE_NAME_CHARS,
+    MAX_TITLE_CHARS,
+    QUEUE_ORDERS,
+    QUEUE_PAGE,
     SLUG,
+    SLUG_RULE,
+    THREAD_PAGE,
     Fields,
     is_origin,
     parse_uuid,
     query_choice,
-    query_int,
+    query_limit,
     read_json_object,
     url_origin,
 )
 from service.wording import plural
 
 SITE_CACHE_SECONDS: Final = 2.0
-IDEMPOTENCY_KEY: Final = re.compile(r"^[\x21-\x7e]{1,255}$")
-MAX_BULK_IDS: Final = 500
 CORS_HEADERS: Final = "Content-Type, Authorization, Idempotency-Key"
 #: Rows a site's comment count is spread over (service.web.ratelimit.Check): as many comments
 #: to one site can be written at once.
@@ -84,9 +93,7 @@ def _path_site(request: web.Request) -> str:
 def _path_article(request: web.Request) -> str:
     article_id = request.match_info["article"]
     if not ARTICLE_ID.match(article_id):
-        raise InvalidInput(
-            [FieldError("article", "must be 1-200 letters, digits or . _ : / - characters")]
-        )
+        raise InvalidInput([FieldError("article", f"must be {ARTICLE_ID_RULE}")])
     return article_id
 
 
@@ -254,7 +261,7 @@ async def post_comment(request: web.Request) -> web.Response:
         author_email=f.email("author_email"),
         parent_id=cast(Any, f.uuid("parent_id")),
         article_url=_on_site(f.url("article_url"), site),
-        article_title=f.text("article_title", max_chars=300),
+        article_title=f.text("article_title", max_chars=MAX_TITLE_CHARS),
     )
     idempotency_key = request.headers.get("Idempotency-Key")
     if idempotency_key is not None and not IDEMPOTENCY_KEY.match(idempotency_key):
@@ -352,7 +359,7 @@ def _submission_limits(settings: Settings, site_id: str, network: str, author_ke
 async def get_thread(request: web.Request) -> web.Response:
     site = await _site(request, _path_site(request))
     article_id = _path_article(request)
-    limit = query_int(request, "limit", default=20, low=1, high=100)
+    limit = query_limit(request, THREAD_PAGE)
     page = await request.app[keys.COMMENTS].thread(
         site.id, article_id, cursor=request.query.get("cursor") or None, limit=limit
     )
@@ -422,7 +429,7 @@ async def post_report(request: web.Request) -> web.Response:
     data = await read_json_object(request, settings.max_request_bytes)
     f = Fields(data)
     f.only(("reason",))
-    reason = f.text("reason", max_chars=500)
+    reason = f.text("reason", max_chars=MAX_REASON_CHARS)
     f.done()
     # One reporter per network, as the rate limits count: a household's or a phone's many
     # addresses (one IPv6 host owns a whole /64) report a comment once.
@@ -455,9 +462,9 @@ async def get_queue(request: web.Request) -> web.Response:
     if site_id is not None and not SLUG.match(site_id):
         raise NotFound(f"No site {site_id!r}.")
     status = cast(Status, query_choice(request, "status", STATUSES, "held"))
-    order = cast(QueueOrder, query_choice(request, "order", ("oldest", "score"), "oldest"))
+    order = cast(QueueOrder, query_choice(request, "order", QUEUE_ORDERS, "oldest"))
     label = query_choice(request, "label", DETOXIFY_LABELS, None)
-    limit = query_int(request, "limit", default=50, low=1, high=200)
+    limit = query_limit(request, QUEUE_PAGE)
     article_id = request.query.get("article") or None
     if article_id is not None and not ARTICLE_ID.match(article_id):
         raise InvalidInput([FieldError("article", "is not an article id")])
@@ -484,8 +491,8 @@ def _decision_fields(
 ) -> tuple[Fields, Verdict | None, str | None]:
     f = Fields(data)
     f.only(("action", "reason", *extra))
-    action = f.choice("action", ("approve", "reject"), required=True)
-    reason = f.text("reason", max_chars=500)
+    action = f.choice("action", ACTIONS, required=True)
+    reason = f.text("reason", max_chars=MAX_REASON_CHARS)
     verdict: Verdict | None = None
     if action is not None:
         verdict = "approved" if action == "approve" else "rejected"
@@ -568,24 +575,16 @@ async def put_site(request: web.Request) -> web.Response:
     site_id = request.match_info["site"]
     _require_admin(principal, site_id)
     if not SLUG.match(site_id):
-        raise InvalidInput(
-            [
-                FieldError(
-                    "site",
-                    "must be 1-63 lowercase letters, digits, - or _, "
-                    "starting with a letter or digit",
-                )
-            ]
-        )
+        raise InvalidInput([FieldError("site", f"must be {SLUG_RULE}")])
     data = await read_json_object(request, request.app[keys.SETTINGS].max_request_bytes)
     f = Fields(data)
     f.only(("name", "allowed_origins", "policy"))
-    name = f.text("name", required=True, max_chars=200)
+    name = f.text("name", required=True, max_chars=MAX_SITE_NAME_CHARS)
     origins = f.raw("allowed_origins")
     if origins is None:
         origins = []
-    if not isinstance(origins, list) or len(origins) > 50:
-        f.problem("allowed_origins", "must be a list of at most 50 origins")
+    if not isinstance(origins, list) or len(origins) > MAX_ORIGINS:
+        f.problem("allowed_origins", f"must be a list of at most {MAX_ORIGINS} origins")
         origins = []
     for i, origin in enumerate(origins):
         if not isinstance(origin, str) or not is_origin(origin):
