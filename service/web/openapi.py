@@ -115,22 +115,29 @@ def _op(
     *,
     security: Security | None = None,
     body: Schema | None = None,
+    form: Sequence[str] = (),
     parameters: Sequence[Schema] = (),
 ) -> Schema:
     """An operation: ``responses`` its successes, ``errors`` the problem+json statuses,
-    ``body`` the schema of a required JSON request body."""
+    ``body`` the schema of a required JSON request body, ``form`` the fields of a required
+    HTML form."""
     operation: Schema = {"summary": summary}
     if security is not None:
         operation["security"] = security
     if parameters:
         operation["parameters"] = list(parameters)
     if body is not None:
-        operation["requestBody"] = {
-            "required": True,
-            "content": {"application/json": {"schema": body}},
-        }
+        operation["requestBody"] = _request_body("application/json", body)
+    if form:
+        properties = dict.fromkeys(form, _STRING)
+        schema = {"type": "object", "required": list(form), "properties": properties}
+        operation["requestBody"] = _request_body("application/x-www-form-urlencoded", schema)
     operation["responses"] = {**responses, **_errors(*errors)}
     return operation
+
+
+def _request_body(media_type: str, schema: Schema) -> Schema:
+    return {"required": True, "content": {media_type: {"schema": schema}}}
 
 
 def _path(name: str, schema: Schema, description: str | None = None) -> Schema:
@@ -695,20 +702,6 @@ _HTML: Final = {
 _SEE_OTHER: Final = {"description": "Redirect (to the sign-in page, or after it)"}
 
 
-def _form_body(*fields: str) -> Schema:
-    schema = {
-        "type": "object",
-        "required": list(fields),
-        "properties": dict.fromkeys(fields, _STRING),
-    }
-    return {"required": True, "content": {"application/x-www-form-urlencoded": {"schema": schema}}}
-
-
-def _page_op(summary: str, responses: Schema, *errors: int, **more: Any) -> Schema:
-    """An HTML page's operation (no problem+json body but for ``errors``)."""
-    return {"summary": summary, **more, "responses": {**responses, **_errors(*errors)}}
-
-
 _PAGE_PATHS: Final[dict[str, Schema]] = {
     "/v1/queue/summary": {
         "get": _op(
@@ -780,48 +773,44 @@ _PAGE_PATHS: Final[dict[str, Schema]] = {
         ),
     },
     "/moderate": {
-        "get": _page_op(
-            "The moderator's page (HTML; sign in first).", {"200": _HTML, "303": _SEE_OTHER}
-        )
+        "get": _op("The moderator's page (HTML; sign in first).", {"200": _HTML, "303": _SEE_OTHER})
     },
     "/moderate/sign-in": {
-        "get": _page_op("The sign-in form.", {"200": _HTML, "303": _SEE_OTHER}),
-        "post": _page_op(
+        "get": _op("The sign-in form.", {"200": _HTML, "303": _SEE_OTHER}),
+        "post": _op(
             "Sign in (form: name, password, csrf); sets the session cookie.",
             {"303": _SEE_OTHER, "401": _HTML, "403": _HTML, "429": _HTML},
-            400,
-            415,
-            requestBody=_form_body("name", "password", "csrf"),
+            (400, 415),
+            form=("name", "password", "csrf"),
         ),
     },
     "/moderate/sign-out": {
-        "post": _page_op(
+        "post": _op(
             "Sign out (form: csrf).",
             {"303": _SEE_OTHER, "403": _HTML},
-            400,
-            415,
-            requestBody=_form_body("csrf"),
+            (400, 415),
+            form=("csrf",),
         )
     },
     "/moderate/sites/{site}": {
         # Any string: without a session the page redirects to sign-in before reading it.
         "parameters": [_path("site", _STRING)],
-        "get": _page_op(
+        "get": _op(
             "A site's policy and webhooks (HTML); admins edit the policy here.",
             {"200": _HTML, "303": _SEE_OTHER},
-            404,
+            (404,),
         ),
     },
     "/demo": {
-        "get": _page_op(
+        "get": _op(
             "A sample article page with the comment widget.",
             {"200": _HTML},
-            404,
+            (404,),
             parameters=[_query("site"), _query("article")],
         )
     },
     "/embed.js": {
-        "get": _page_op(
+        "get": _op(
             "The article page's comment widget (a script).",
             {
                 "200": {
@@ -833,8 +822,8 @@ _PAGE_PATHS: Final[dict[str, Schema]] = {
     },
     "/static/{name}": {
         "parameters": [_path("name", _STRING)],
-        "get": _page_op(
-            "The moderator page's script and style sheet.", _status(200, "The file"), 404
+        "get": _op(
+            "The moderator page's script and style sheet.", _status(200, "The file"), (404,)
         ),
     },
 }
