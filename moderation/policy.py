@@ -166,7 +166,7 @@ def _parse_thresholds(value: object, where: str, errors: list[FieldError]) -> di
 
 
 #: Whole-number fields: name -> (lowest, highest, whether null is allowed).
-_COUNTS: Final[dict[str, tuple[int, int, bool]]] = {
+COUNTS: Final[dict[str, tuple[int, int, bool]]] = {
     "max_links": (0, 1000, True),
     "report_threshold": (1, 10_000, False),
     "backlog_seconds": (10, 86_400, False),
@@ -176,7 +176,7 @@ _COUNTS: Final[dict[str, tuple[int, int, bool]]] = {
 def _parse_counts(
     data: Mapping[str, Any], prefix: str, errors: list[FieldError], changes: dict[str, Any]
 ) -> None:
-    for name, (low, high, nullable) in _COUNTS.items():
+    for name, (low, high, nullable) in COUNTS.items():
         if name not in data:
             continue
         value = data[name]
@@ -323,7 +323,10 @@ def max_score(scores: Scores) -> float:
 
 
 __all__ = [
+    "COUNTS",
     "DEFAULT_THRESHOLDS",
+    "MAX_TERMS",
+    "MAX_TERM_CHARS",
     "MODES",
     "Decision",
     "Mode",

@@ -21,6 +21,8 @@ EARLIEST_TIME: Final = datetime(1, 1, 2, tzinfo=UTC)
 LATEST_TIME: Final = datetime(9999, 12, 30, tzinfo=UTC)
 
 TIME_FORMAT: Final = "an ISO 8601 time with a UTC offset, e.g. 2026-06-01T12:00:00+00:00"
+#: Longer text is refused unparsed: 2026-06-01T12:00:00.000000+00:00 is 32 characters.
+MAX_TIME_CHARS: Final = 40
 
 
 def parse_time(value: object) -> datetime:
@@ -30,7 +32,7 @@ def parse_time(value: object) -> datetime:
     Python parses times from year 1 to 9999 in their own offset; converting one near either
     end to UTC (as asyncpg does before sending it) overflows, so the range is checked in UTC.
     """
-    if not isinstance(value, str) or len(value) > 40:
+    if not isinstance(value, str) or len(value) > MAX_TIME_CHARS:
         raise ValueError(f"must be {TIME_FORMAT}")
     try:
         parsed = datetime.fromisoformat(value)

@@ -73,6 +73,7 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> web.
     app[keys.LOCAL_LIMITS] = LocalLimits()
     app[keys.TRUSTED_PROXIES] = parse_networks(settings.trusted_proxies)
     app[keys.WEBHOOK_GUARD] = UrlGuard.from_setting(settings.webhook_allowed_networks)
+    app[keys.OPENAPI] = openapi.serialised(settings)
 
     async def database(app: web.Application) -> AsyncIterator[None]:
         owned = engine is None

@@ -44,3 +44,5 @@ AUTH = web.AppKey("auth", Authenticator)
 REVIEW = web.AppKey("review", ReviewStore)
 #: Tokens, users and the staff audit, for admins (service.store.staff).
 STAFF = web.AppKey("staff", StaffStore)
+#: /v1/openapi.json as served: made once from this app's settings (service.web.openapi).
+OPENAPI = web.AppKey("openapi", str)

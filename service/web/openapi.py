@@ -1,162 +1,265 @@
 """The OpenAPI 3.1 description of every endpoint, served at ``/v1/openapi.json``.
 
-Written by hand next to the handlers; a test checks that every route the app serves is
-described here, and nothing more.
+Written by hand next to the handlers, but every pattern and limit in it is the object the
+handlers check input with: service.web.validation's patterns and limits, moderation.policy's,
+service.times', and, for the limits an operator sets (REPLYGUARD_MAX_BODY_CHARS...), the
+app's own Settings. ``build_spec(settings)`` runs once per app (``create_app``); ``SPEC`` is
+the document for the default settings. A test checks that every route the app serves is
+described here, and nothing more; another that a changed limit shows here and is enforced.
 """
 
 from __future__ import annotations
 
+import json
+import re
+from collections.abc import Sequence
 from typing import Any, Final
 
 from aiohttp import web
 
 from moderation.domain import DETOXIFY_LABELS, STATUSES
+from moderation.policy import COUNTS, MAX_TERM_CHARS, MAX_TERMS, MODES
+from service.accounts.auth import USER_NAME
+from service.settings import Settings, env_name
+from service.store.webhooks import DELIVERY_STATES, SUBSCRIBABLE_EVENTS
+from service.times import EARLIEST_TIME, LATEST_TIME, MAX_TIME_CHARS
+from service.web import keys
+from service.web.sessions import CSRF_HEADER, SESSION_COOKIE
+from service.web.validation import (
+    ACTIONS,
+    ARTICLE_ID,
+    ARTICLE_ID_RULE,
+    CONTROL_CHARS,
+    DELIVERIES_PAGE,
+    EMAIL,
+    IDEMPOTENCY_KEY,
+    MAX_BULK_IDS,
+    MAX_DESCRIPTION_CHARS,
+    MAX_EMAIL_CHARS,
+    MAX_ORIGINS,
+    MAX_REASON_CHARS,
+    MAX_SITE_NAME_CHARS,
+    MAX_TITLE_CHARS,
+    MAX_URL_CHARS,
+    PREVIEW_MAX,
+    QUEUE_ORDERS,
+    QUEUE_PAGE,
+    ROW_ID,
+    ROW_ID_DIGITS,
+    SLUG,
+    SLUG_RULE,
+    STAFF_AUDIT_PAGE,
+    THREAD_PAGE,
+    WHITESPACE,
+    PageSize,
+    schema_pattern,
+)
 
-_PROBLEM: Final = {"$ref": "#/components/responses/Problem"}
-_TIME_RANGE: Final = "With a UTC offset; from 0001-01-02 to 9999-12-30 in UTC."
+Schema = dict[str, Any]
+Security = list[dict[str, list[str]]]
+
+# --- shapes -----------------------------------------------------------------------------
+
+_STRING: Final = {"type": "string"}
+_STRING_OR_NULL: Final = {"type": ["string", "null"]}
+_INTEGER: Final = {"type": "integer"}
+_BOOLEAN: Final = {"type": "boolean"}
+_OBJECT: Final = {"type": "object"}
+_UUID: Final = {"type": "string", "format": "uuid"}
+_WHEN: Final = {"type": "string", "format": "date-time"}
+_WHEN_OR_NULL: Final = {"type": ["string", "null"], "format": "date-time"}
+
+_BEARER: Final[Security] = [{"bearer": []}]
+_SESSION_OR_BEARER: Final[Security] = [{"bearer": []}, {"session": []}]
+_AUTHOR_OR_BEARER: Final[Security] = [{"bearer": []}, {"authorToken": []}]
+
+# What Fields.text accepts: no control character but tab and line breaks, and (a required
+# text) a character that is not white space.
+_NO_CONTROL: Final = f"^[^{CONTROL_CHARS}]*$"
+_SOME_TEXT: Final = f"^[^{CONTROL_CHARS}]*[^{WHITESPACE}{CONTROL_CHARS}][^{CONTROL_CHARS}]*$"
+# An http(s) URL up to its host and port, a plain ASCII host (IDNs go as punycode): a
+# pattern can only approximate is_http_url and is_origin, which read the URL as urlsplit does.
+_HTTP_SCHEME: Final = "[Hh][Tt][Tt][Pp][Ss]?://"
+_HTTP: Final = f"{_HTTP_SCHEME}[A-Za-z0-9._~%!$&'()*+,;=-][A-Za-z0-9._~%!$&'()*+,;=:-]*"
+_TIME_RANGE: Final = (
+    f"With a UTC offset; from {EARLIEST_TIME.date()} to {LATEST_TIME.date()} in UTC."
+)
 
 
-def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-def _ref(name: str) -> dict[str, str]:
+def _ref(name: str) -> Schema:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def _errors(*codes: int) -> dict[str, Any]:
-    return {str(code): _PROBLEM for code in codes}
+def _json(schema: Schema, description: str = "OK") -> Schema:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-def _body(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"required": True, "content": {"application/json": {"schema": schema}}}
+def _ok(schema: Schema = _OBJECT, *, status: int = 200, description: str = "OK") -> Schema:
+    """A success response with a JSON body, keyed by its status."""
+    return {str(status): _json(schema, description)}
 
 
-# What service.web.validation accepts: text has no control characters but tab and line breaks
-# (a required text also needs a character that is not white space); ids are slugs.
-_NO_CONTROL: Final = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f]*$"
-_SOME_TEXT: Final = (
-    "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f]*"
-    "[^\\s\\u0000-\\u001f\\u007f]"
-    "[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f]*$"
-)
-_SLUG: Final = {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,62}$"}
-# An http(s) URL up to its host and port (a plain ASCII host: IDNs go as punycode).
-_HTTP: Final = "[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9._~%!$&'()*+,;=-][A-Za-z0-9._~%!$&'()*+,;=:-]*"
-_ARTICLE: Final = {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._:/-]{0,199}$"}
-_LIMIT_100: Final = {"type": "integer", "minimum": 1, "maximum": 100}
-_LIMIT_200: Final = {"type": "integer", "minimum": 1, "maximum": 200}
+def _status(status: int, description: str) -> Schema:
+    """A success response with no body."""
+    return {str(status): {"description": description}}
 
 
-def _text(max_length: int, *, required: bool = False) -> dict[str, Any]:
+def _errors(*codes: int) -> Schema:
+    return {str(code): {"$ref": "#/components/responses/Problem"} for code in codes}
+
+
+def _op(
+    summary: str,
+    responses: Schema,
+    errors: Sequence[int] = (),
+    *,
+    security: Security | None = None,
+    body: Schema | None = None,
+    form: Sequence[str] = (),
+    parameters: Sequence[Schema] = (),
+) -> Schema:
+    """An operation: ``responses`` its successes, ``errors`` the problem+json statuses,
+    ``body`` the schema of a required JSON request body, ``form`` the fields of a required
+    HTML form."""
+    operation: Schema = {"summary": summary}
+    if security is not None:
+        operation["security"] = security
+    if parameters:
+        operation["parameters"] = list(parameters)
+    if body is not None:
+        operation["requestBody"] = _request_body("application/json", body)
+    if form:
+        properties = dict.fromkeys(form, _STRING)
+        schema = {"type": "object", "required": list(form), "properties": properties}
+        operation["requestBody"] = _request_body("application/x-www-form-urlencoded", schema)
+    operation["responses"] = {**responses, **_errors(*errors)}
+    return operation
+
+
+def _request_body(media_type: str, schema: Schema) -> Schema:
+    return {"required": True, "content": {media_type: {"schema": schema}}}
+
+
+def _path(name: str, schema: Schema, description: str | None = None) -> Schema:
+    parameter = {"name": name, "in": "path", "required": True, "schema": schema}
+    if description is not None:
+        parameter["description"] = description
+    return parameter
+
+
+def _query(name: str, schema: Schema = _STRING) -> Schema:
+    # Every handler reads an empty query value (``?site=``, as HTML forms send) as one left
+    # out; no query parameter is required.
+    return {"name": name, "in": "query", "schema": schema, "allowEmptyValue": True}
+
+
+def _limit(page: PageSize) -> Schema:
+    schema = {"type": "integer", "minimum": 1, "maximum": page.most, "default": page.default}
+    return _query("limit", schema)
+
+
+def _page(item: Schema) -> Schema:
+    """A listing's answer: a page of ``item`` and the cursor of the next one."""
+    properties = {"items": {"type": "array", "items": item}, "next_cursor": _STRING_OR_NULL}
+    return {"type": "object", "properties": properties}
+
+
+def _matching(regex: re.Pattern[str], description: str | None = None) -> Schema:
+    """A string that one of service.web.validation's ``whole`` patterns matches."""
+    schema = {"type": "string", "pattern": schema_pattern(regex)}
+    if description is not None:
+        schema["description"] = description
+    return schema
+
+
+def _text(max_length: int, *, required: bool = False) -> Schema:
     """A text field; an optional one may also be null (the same as leaving it out)."""
     if required:
         return {"type": "string", "minLength": 1, "maxLength": max_length, "pattern": _SOME_TEXT}
     return {"type": ["string", "null"], "maxLength": max_length, "pattern": _NO_CONTROL}
 
 
-_SITE_PARAM: Final = {"name": "site", "in": "path", "required": True, "schema": _SLUG}
-_ARTICLE_PARAM: Final = {
-    "name": "article",
-    "in": "path",
-    "required": True,
-    "schema": _ARTICLE,
-}
-_COMMENT_PARAM: Final = {
-    "name": "comment",
-    "in": "path",
-    "required": True,
-    "schema": {"type": "string", "format": "uuid"},
-}
-_BEARER: Final[list[dict[str, list[str]]]] = [{"bearer": []}]
+def _time(*, nullable: bool) -> Schema:
+    """A time service.times.parse_time reads."""
+    return {
+        "type": ["string", "null"] if nullable else "string",
+        "format": "date-time",
+        "maxLength": MAX_TIME_CHARS,
+        "description": _TIME_RANGE,
+    }
 
-_THRESHOLDS: Final = {
-    "type": "object",
-    "properties": {
-        "hold_at": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
-        "reject_at": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
-    },
-    "additionalProperties": False,
-}
 
+def _ids() -> Schema:
+    return {"type": "array", "items": _UUID, "minItems": 1, "maxItems": MAX_BULK_IDS}
+
+
+def _input(properties: Schema, *, required: Sequence[str] = (), **more: Any) -> Schema:
+    """A request body: an object of ``properties`` and nothing else (``Fields.only``)."""
+    schema: Schema = {"type": "object"}
+    if required:
+        schema["required"] = list(required)
+    return {**schema, "properties": properties, **more, "additionalProperties": False}
+
+
+def _setting(settings: Settings, name: str) -> str:
+    """A setting as the document names it: its variable and the value in use."""
+    return f"{env_name(name)} ({getattr(settings, name)})"
+
+
+_SITE_PARAM: Final = _path("site", _matching(SLUG), SLUG_RULE)
+_ARTICLE_PARAM: Final = _path("article", _matching(ARTICLE_ID), ARTICLE_ID_RULE)
+_COMMENT_PARAM: Final = _path("comment", _UUID)
+_ROW_ID_SCHEMA: Final = {"type": "integer", "minimum": 0, "maximum": 10**ROW_ID_DIGITS - 1}
+_CURSOR: Final = _query("cursor")
+_PREFLIGHT: Final = "CORS preflight."
+
+
+# --- schemas ------------------------------------------------------------------------------
+
+_PROBABILITY: Final = {"type": ["number", "null"], "minimum": 0, "maximum": 1}
 # Whole words or phrases, matched case-insensitively; each needs a character that is not
 # white space (NUL is refused in every request: PostgreSQL cannot store it).
 _TERMS: Final = {
     "type": "array",
-    "maxItems": 1000,
+    "maxItems": MAX_TERMS,
     "items": {
         "type": "string",
-        "maxLength": 100,
-        "pattern": "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$",
+        "maxLength": MAX_TERM_CHARS,
+        "pattern": f"^[^\\u0000]*[^{WHITESPACE}\\u0000][^\\u0000]*$",
     },
 }
+_POLICY_OR_NULL: Final = {"oneOf": [_ref("Policy"), {"type": "null"}]}
 
-SCHEMAS: Final[dict[str, Any]] = {
-    "Policy": {
-        "type": "object",
-        "properties": {
-            "mode": {"enum": ["auto", "pre", "post"]},
-            "thresholds": {
-                "type": "object",
-                "propertyNames": {"enum": list(DETOXIFY_LABELS)},
-                "additionalProperties": _THRESHOLDS,
-            },
-            "blocked_terms": _TERMS,
-            "watched_terms": _TERMS,
-            "max_links": {"type": ["integer", "null"], "minimum": 0, "maximum": 1000},
-            "report_threshold": {"type": "integer", "minimum": 1, "maximum": 10_000},
-            "backlog_seconds": {"type": "integer", "minimum": 10, "maximum": 86_400},
-        },
-        "additionalProperties": False,
-    },
-    "SitePut": {
-        "type": "object",
-        "required": ["name"],
-        "properties": {
-            "name": _text(200, required=True),
-            "allowed_origins": {
-                "type": ["array", "null"],
-                "maxItems": 50,
-                "items": {
-                    "type": "string",
-                    "pattern": f"^{_HTTP}/?$",
-                },
-            },
-            "policy": {
-                "oneOf": [_ref("Policy"), {"type": "null"}],
-                "description": "left out or null: the default policy",
-            },
-        },
-        "additionalProperties": False,
-    },
-    "Site": {
-        "type": "object",
-        "properties": {
-            "id": {"type": "string"},
-            "name": {"type": "string"},
-            "allowed_origins": {"type": "array", "items": {"type": "string"}},
-            "policy": _ref("Policy"),
-            "policy_version": {"type": "integer"},
-        },
-    },
-    "NewComment": {
-        "type": "object",
-        "required": ["body", "author_name"],
-        "properties": {
+
+def _counts() -> Schema:
+    """moderation.policy's whole-number fields, from its own table of limits."""
+    counts: Schema = {}
+    for name, (low, high, nullable) in COUNTS.items():
+        kind = ["integer", "null"] if nullable else "integer"
+        counts[name] = {"type": kind, "minimum": low, "maximum": high}
+    return counts
+
+
+def _new_comment(settings: Settings) -> Schema:
+    """What post_comment accepts, with the app's own limits."""
+    body_limits = (
+        f"at most {_setting(settings, 'max_body_chars')} characters and "
+        f"{_setting(settings, 'max_body_bytes')} bytes of UTF-8"
+    )
+    return _input(
+        {
             "body": {
-                **_text(5000, required=True),
-                "description": "at most REPLYGUARD_MAX_BODY_CHARS (5000) characters and "
-                "REPLYGUARD_MAX_BODY_BYTES (20000) bytes of UTF-8",
+                **_text(settings.max_body_chars, required=True),
+                "description": body_limits,
             },
             "author_name": {
-                **_text(80, required=True),
-                "description": "at most REPLYGUARD_MAX_NAME_CHARS (80) characters",
+                **_text(settings.max_name_chars, required=True),
+                "description": f"at most {_setting(settings, 'max_name_chars')} characters",
             },
             "author_email": {
                 "type": ["string", "null"],
-                "maxLength": 254,
-                "pattern": "^[^@\\s\\u0000-\\u001f\\u007f]{1,64}@"
-                "[^@\\s\\u0000-\\u001f\\u007f]{1,255}\\.[^@\\s\\u0000-\\u001f\\u007f]{1,63}$",
+                "maxLength": MAX_EMAIL_CHARS,
+                "pattern": schema_pattern(EMAIL),
             },
             "parent_id": {
                 "type": ["string", "null"],
@@ -165,27 +268,67 @@ SCHEMAS: Final[dict[str, Any]] = {
             },
             "article_url": {
                 "type": ["string", "null"],
-                "maxLength": 2000,
+                "maxLength": MAX_URL_CHARS,
                 "pattern": f"^{_HTTP}([/?#][^\\s\\u0000-\\u001f\\u007f]*)?$",
                 "description": "kept only when on one of the site's allowed_origins (else "
                 "ignored); moderators and webhooks see it as the article's link",
             },
             "article_title": {
-                **_text(300),
+                **_text(MAX_TITLE_CHARS),
                 "description": "kept from the first comment that gives one; shown to "
                 "moderators as plain text, marked as given by a reader",
             },
         },
-        "additionalProperties": False,
+        required=("body", "author_name"),
+    )
+
+
+SCHEMAS: Final[dict[str, Schema]] = {
+    "Policy": _input(
+        {
+            "mode": {"enum": list(MODES)},
+            "thresholds": {
+                "type": "object",
+                "propertyNames": {"enum": list(DETOXIFY_LABELS)},
+                "additionalProperties": _input(
+                    {"hold_at": _PROBABILITY, "reject_at": _PROBABILITY}
+                ),
+            },
+            "blocked_terms": _TERMS,
+            "watched_terms": _TERMS,
+            **_counts(),
+        }
+    ),
+    "SitePut": _input(
+        {
+            "name": _text(MAX_SITE_NAME_CHARS, required=True),
+            "allowed_origins": {
+                "type": ["array", "null"],
+                "maxItems": MAX_ORIGINS,
+                "items": {"type": "string", "pattern": f"^{_HTTP}/?$"},
+            },
+            "policy": {**_POLICY_OR_NULL, "description": "left out or null: the default policy"},
+        },
+        required=("name",),
+    ),
+    "Site": {
+        "type": "object",
+        "properties": {
+            "id": _STRING,
+            "name": _STRING,
+            "allowed_origins": {"type": "array", "items": _STRING},
+            "policy": _ref("Policy"),
+            "policy_version": _INTEGER,
+        },
     },
     "Accepted": {
         "type": "object",
         "required": ["id", "status", "author_token"],
         "properties": {
-            "id": {"type": "string", "format": "uuid"},
+            "id": _UUID,
             "status": {"const": "pending"},
-            "author_token": {"type": "string"},
-            "created_at": {"type": "string", "format": "date-time"},
+            "author_token": _STRING,
+            "created_at": _WHEN,
         },
     },
     "ThreadItem": {
@@ -194,12 +337,12 @@ SCHEMAS: Final[dict[str, Any]] = {
         "without name or words, for the approved replies below it. Replies below a pending "
         "or held comment wait until it is decided.",
         "properties": {
-            "id": {"type": "string", "format": "uuid"},
-            "parent_id": {"type": ["string", "null"]},
-            "removed": {"type": "boolean"},
-            "author_name": {"type": ["string", "null"]},
-            "body": {"type": ["string", "null"]},
-            "created_at": {"type": "string", "format": "date-time"},
+            "id": _UUID,
+            "parent_id": _STRING_OR_NULL,
+            "removed": _BOOLEAN,
+            "author_name": _STRING_OR_NULL,
+            "body": _STRING_OR_NULL,
+            "created_at": _WHEN,
             "replies": {"type": "array", "items": _ref("ThreadItem")},
         },
     },
@@ -208,85 +351,54 @@ SCHEMAS: Final[dict[str, Any]] = {
         "description": "A comment as its author sees it (with the author_token).",
         "required": ["id", "status", "visible", "waiting_for"],
         "properties": {
-            "id": {"type": "string", "format": "uuid"},
+            "id": _UUID,
             "status": {"enum": list(STATUSES)},
-            "visible": {
-                "type": "boolean",
-                "description": "readers see it in the thread now",
-            },
+            "visible": {**_BOOLEAN, "description": "readers see it in the thread now"},
             "waiting_for": {
                 "enum": ["moderation", "parent", None],
                 "description": "moderation: it is pending or held; parent: it is approved, "
                 "and shown once the comment it replies to (or one above that) is decided",
             },
-            "body": {"type": "string"},
-            "author_name": {"type": "string"},
-            "parent_id": {"type": ["string", "null"]},
+            "body": _STRING,
+            "author_name": _STRING,
+            "parent_id": _STRING_OR_NULL,
         },
     },
     "Comment": {
         "type": "object",
         "required": ["id", "status", "body", "scores", "explanation"],
         "properties": {
-            "id": {"type": "string", "format": "uuid"},
-            "site_id": {"type": "string"},
+            "id": _UUID,
+            "site_id": _STRING,
             "status": {"enum": list(STATUSES)},
-            "body": {"type": "string"},
-            "author_name": {"type": "string"},
+            "body": _STRING,
+            "author_name": _STRING,
             "parent": {"type": ["object", "null"]},
             "scores": {"type": ["object", "null"], "additionalProperties": {"type": "number"}},
             "explanation": {"type": ["object", "null"]},
         },
     },
-    "Decision": {
-        "type": "object",
-        "required": ["action"],
-        "properties": {
-            "action": {"enum": ["approve", "reject"]},
-            "reason": _text(500),
-        },
-        "additionalProperties": False,
-    },
-    "BulkDecision": {
-        "type": "object",
-        "required": ["ids", "action"],
-        "properties": {
-            "ids": {
-                "type": "array",
-                "items": {"type": "string", "format": "uuid"},
-                "minItems": 1,
-                "maxItems": 500,
-            },
-            "action": {"enum": ["approve", "reject"]},
-            "reason": _text(500),
-        },
-        "additionalProperties": False,
-    },
-    "ArticlePolicy": {
-        "type": "object",
-        "properties": {
-            "policy_override": {"oneOf": [_ref("Policy"), {"type": "null"}]},
-            "until": {
-                "type": ["string", "null"],
-                "format": "date-time",
-                "maxLength": 40,
-                "description": _TIME_RANGE,
-            },
-        },
-        "additionalProperties": False,
-    },
+    "Decision": _input(
+        {"action": {"enum": list(ACTIONS)}, "reason": _text(MAX_REASON_CHARS)},
+        required=("action",),
+    ),
+    "BulkDecision": _input(
+        {"ids": _ids(), "action": {"enum": list(ACTIONS)}, "reason": _text(MAX_REASON_CHARS)},
+        required=("ids", "action"),
+    ),
+    "ArticlePolicy": _input({"policy_override": _POLICY_OR_NULL, "until": _time(nullable=True)}),
     "Problem": {
         "type": "object",
         "properties": {
-            "type": {"type": "string"},
-            "title": {"type": "string"},
-            "status": {"type": "integer"},
-            "detail": {"type": "string"},
+            "type": _STRING,
+            "title": _STRING,
+            "status": _INTEGER,
+            "detail": _STRING,
             "errors": {
                 "type": "array",
                 "items": {
                     "type": "object",
-                    "properties": {"field": {"type": "string"}, "problem": {"type": "string"}},
+                    "properties": {"field": _STRING, "problem": _STRING},
                 },
             },
         },
@@ -294,96 +406,181 @@ SCHEMAS: Final[dict[str, Any]] = {
 }
 
 
-def _page(item: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "properties": {
-            "items": {"type": "array", "items": item},
-            "next_cursor": {"type": ["string", "null"]},
-        },
-    }
+# --- public and moderators (service.web.api.public) ---------------------------------------
+
+_PATHS: Final[dict[str, Schema]] = {
+    "/v1/sites/{site}/articles/{article}/comments": {
+        "parameters": [_SITE_PARAM, _ARTICLE_PARAM],
+        "post": _op(
+            "Submit a comment or reply; answered at once, scored later.",
+            _ok(_ref("Accepted"), status=202, description="Accepted and queued for scoring"),
+            (400, 404, 409, 413, 415, 422, 429, 503),
+            body=_ref("NewComment"),
+            parameters=[
+                {"name": "Idempotency-Key", "in": "header", "schema": _matching(IDEMPOTENCY_KEY)}
+            ],
+        ),
+        "get": _op(
+            "The approved thread, replies nested, a page of top-level comments.",
+            _ok(_page(_ref("ThreadItem"))),
+            (404, 422, 503),
+            parameters=[_CURSOR, _limit(THREAD_PAGE)],
+        ),
+        "options": _op(_PREFLIGHT, _status(204, "OK"), (404, 422)),
+    },
+    "/v1/comments/{comment}": {
+        "parameters": [_COMMENT_PARAM],
+        "get": _op(
+            "A comment: its status for its author (author_token), all of it "
+            "for a moderator of its site.",
+            _ok({"oneOf": [_ref("Comment"), _ref("AuthorsComment")]}),
+            (401, 404, 503),
+            security=_AUTHOR_OR_BEARER,
+        ),
+        "options": _op(_PREFLIGHT, _status(204, "OK"), (404,)),
+    },
+    "/v1/comments/{comment}/reports": {
+        "parameters": [_COMMENT_PARAM],
+        "post": _op(
+            "A reader reports a published comment (once per reader's network: "
+            "IPv4 /24, IPv6 /64); past the site's report_threshold it goes back to the "
+            "moderators' queue. Too many reports from one network: 429 with Retry-After.",
+            _ok(status=202, description="Recorded (or already recorded)"),
+            (400, 404, 413, 415, 422, 429, 503),
+            body=_input({"reason": _text(MAX_REASON_CHARS)}),
+        ),
+        "options": _op(_PREFLIGHT, _status(204, "OK"), (404,)),
+    },
+    "/v1/comments/{comment}/decision": {
+        "parameters": [_COMMENT_PARAM],
+        "post": _op(
+            "Approve or reject one comment.",
+            _ok(),
+            (400, 401, 404, 415, 422),
+            security=_BEARER,
+            body=_ref("Decision"),
+        ),
+    },
+    "/v1/decisions": {
+        "post": _op(
+            "Approve or reject many comments at once.",
+            _ok(),
+            (400, 401, 415, 422),
+            security=_BEARER,
+            body=_ref("BulkDecision"),
+        ),
+    },
+    "/v1/comments/{comment}/audit": {
+        "parameters": [_COMMENT_PARAM],
+        "get": _op(
+            "A comment's history: every status change, who, why, when.",
+            _ok(_page(_OBJECT)),
+            (401, 404),
+            security=_BEARER,
+        ),
+    },
+    "/v1/queue": {
+        "get": _op(
+            "The moderators' queue, keyset-paginated.",
+            _ok(_page(_ref("Comment"))),
+            (401, 404, 422),
+            security=_BEARER,
+            parameters=[
+                _query("site", _matching(SLUG)),
+                _query("article", _matching(ARTICLE_ID)),
+                _query("status", {"enum": list(STATUSES)}),
+                _query("order", {"enum": list(QUEUE_ORDERS)}),
+                _query("label", {"enum": list(DETOXIFY_LABELS)}),
+                _CURSOR,
+                _limit(QUEUE_PAGE),
+            ],
+        ),
+    },
+    "/v1/sites/{site}": {
+        "parameters": [_SITE_PARAM],
+        "put": _op(
+            "Create or update a site, its allowed origins and its policy (admin).",
+            {**_ok(_ref("Site")), **_ok(_ref("Site"), status=201, description="Created")},
+            (400, 401, 403, 415, 422),
+            security=_BEARER,
+            body=_ref("SitePut"),
+        ),
+        "get": _op("A site and its policy.", _ok(_ref("Site")), (401, 404), security=_BEARER),
+    },
+    "/v1/sites/{site}/articles/{article}/policy": {
+        "parameters": [_SITE_PARAM, _ARTICLE_PARAM],
+        "put": _op(
+            "Override the site's policy for one article, optionally until a time.",
+            _ok(),
+            (400, 401, 403, 404, 415, 422),
+            security=_BEARER,
+            body=_ref("ArticlePolicy"),
+        ),
+    },
+    "/healthz": {"get": _op("The process is up.", _ok())},
+    "/v1/openapi.json": {"get": _op("This document.", _ok())},
+}
 
 
 # --- webhooks (service.web.api.webhooks) -------------------------------------------------------
 
-_WEBHOOK_EVENTS: Final = [
-    "comment.held",
-    "comment.approved",
-    "comment.rejected",
-    "comment.reported",
-    "queue.backlog",
-]
-_WEBHOOK_PARAM: Final = {
-    "name": "webhook",
-    "in": "path",
-    "required": True,
-    "schema": {"type": "string", "format": "uuid"},
+_WEBHOOK_PARAM: Final = _path("webhook", _UUID)
+_DELIVERY_PARAM: Final = _path("delivery", _ROW_ID_SCHEMA)
+_EVENTS: Final = {"type": "array", "minItems": 1, "items": {"enum": list(SUBSCRIBABLE_EVENTS)}}
+_WEBHOOK_URL: Final = {
+    "type": "string",
+    "format": "uri",
+    "pattern": f"^{_HTTP_SCHEME}",
+    "maxLength": MAX_URL_CHARS,
 }
-_DELIVERY_PARAM: Final = {
-    "name": "delivery",
-    "in": "path",
-    "required": True,
-    "schema": {"type": "integer"},
-}
-_WEBHOOK_SCHEMAS: Final[dict[str, Any]] = {
-    "WebhookNew": {
-        "type": "object",
-        "required": ["url", "events"],
-        "properties": {
+_WEBHOOK_SCHEMAS: Final[dict[str, Schema]] = {
+    "WebhookNew": _input(
+        {
             "url": {
-                "type": "string",
-                "format": "uri",
-                "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://",
-                "maxLength": 2000,
+                **_WEBHOOK_URL,
                 "description": "http or https; private, loopback and link-local "
                 "addresses are refused unless allowed by "
-                "REPLYGUARD_WEBHOOK_ALLOWED_NETWORKS",
+                f"{env_name('webhook_allowed_networks')}",
             },
-            "events": {"type": "array", "minItems": 1, "items": {"enum": _WEBHOOK_EVENTS}},
-            "site": {
-                "type": "string",
-                "pattern": "^[a-z0-9][a-z0-9_-]{0,62}$",
-                "description": "omit for every site (all-sites admins)",
-            },
-            "description": _text(500),
+            "events": _EVENTS,
+            "site": _matching(SLUG, "omit for every site (all-sites admins)"),
+            "description": _text(MAX_DESCRIPTION_CHARS),
         },
-        "additionalProperties": False,
-    },
-    "WebhookPatch": {
-        "type": "object",
-        "minProperties": 1,
-        "properties": {
-            "url": {"type": "string", "format": "uri", "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://"},
-            "events": {"type": "array", "minItems": 1, "items": {"enum": _WEBHOOK_EVENTS}},
-            "description": _text(500),
-            "enabled": {"type": "boolean"},
+        required=("url", "events"),
+    ),
+    "WebhookPatch": _input(
+        {
+            "url": _WEBHOOK_URL,
+            "events": _EVENTS,
+            "description": _text(MAX_DESCRIPTION_CHARS),
+            "enabled": _BOOLEAN,
             "rotate_secret": {
-                "type": "boolean",
+                **_BOOLEAN,
                 "description": "a new secret signs from now on; the old one signs beside it "
-                "for REPLYGUARD_WEBHOOK_SECRET_OVERLAP seconds",
+                f"for {env_name('webhook_secret_overlap')} seconds",
             },
         },
-        "additionalProperties": False,
-    },
+        minProperties=1,
+    ),
     "Webhook": {
         "type": "object",
         "required": ["id", "url", "events", "enabled"],
         "properties": {
-            "id": {"type": "string", "format": "uuid"},
-            "url": {"type": "string"},
-            "site_id": {"type": ["string", "null"]},
-            "events": {"type": "array", "items": {"type": "string"}},
-            "description": {"type": "string"},
-            "enabled": {"type": "boolean"},
+            "id": _UUID,
+            "url": _STRING,
+            "site_id": _STRING_OR_NULL,
+            "events": {"type": "array", "items": _STRING},
+            "description": _STRING,
+            "enabled": _BOOLEAN,
             "disabled": {
                 "type": ["object", "null"],
                 "description": "why, when and by whom ('system': 410 Gone, or days of "
                 "continuous failure)",
             },
-            "failing_since": {"type": ["string", "null"], "format": "date-time"},
-            "previous_secret_valid_until": {"type": ["string", "null"], "format": "date-time"},
+            "failing_since": _WHEN_OR_NULL,
+            "previous_secret_valid_until": _WHEN_OR_NULL,
             "secret": {
-                "type": "string",
+                **_STRING,
                 "description": "whsec_...: only in the answer that created or rotated it",
             },
         },
@@ -391,388 +588,295 @@ _WEBHOOK_SCHEMAS: Final[dict[str, Any]] = {
     "WebhookDelivery": {
         "type": "object",
         "properties": {
-            "id": {"type": "integer"},
-            "webhook_id": {"type": "string", "description": "the webhook-id header"},
-            "event_type": {"type": "string"},
-            "status": {"enum": ["pending", "delivering", "delivered", "failed", "dead"]},
-            "attempts": {"type": "integer"},
-            "max_attempts": {"type": "integer"},
-            "next_attempt_at": {"type": ["string", "null"], "format": "date-time"},
+            "id": _INTEGER,
+            "webhook_id": {**_STRING, "description": "the webhook-id header"},
+            "event_type": _STRING,
+            "status": {"enum": list(DELIVERY_STATES)},
+            "attempts": _INTEGER,
+            "max_attempts": _INTEGER,
+            "next_attempt_at": _WHEN_OR_NULL,
             "last_status_code": {"type": ["integer", "null"]},
-            "last_error": {"type": ["string", "null"]},
-            "response_excerpt": {"type": ["string", "null"]},
-            "timings": {"type": "object"},
+            "last_error": _STRING_OR_NULL,
+            "response_excerpt": _STRING_OR_NULL,
+            "timings": _OBJECT,
         },
     },
 }
-_WEBHOOK_PATHS: Final[dict[str, Any]] = {
+_WEBHOOK_PATHS: Final[dict[str, Schema]] = {
     "/v1/webhooks": {
-        "post": {
-            "summary": "Register a webhook endpoint (admin); the answer shows its secret once.",
-            "security": _BEARER,
-            "requestBody": _body(_ref("WebhookNew")),
-            "responses": {
-                "201": _json(_ref("Webhook"), "Created"),
-                **_errors(400, 401, 403, 415, 422),
-            },
-        },
-        "get": {
-            "summary": "The webhook endpoints this admin may see.",
-            "security": _BEARER,
-            "parameters": [{"name": "site", "in": "query", "schema": _SLUG}],
-            "responses": {"200": _json(_page(_ref("Webhook"))), **_errors(401, 403, 422)},
-        },
+        "post": _op(
+            "Register a webhook endpoint (admin); the answer shows its secret once.",
+            _ok(_ref("Webhook"), status=201, description="Created"),
+            (400, 401, 403, 415, 422),
+            security=_BEARER,
+            body=_ref("WebhookNew"),
+        ),
+        "get": _op(
+            "The webhook endpoints this admin may see.",
+            _ok(_page(_ref("Webhook"))),
+            (401, 403, 422),
+            security=_BEARER,
+            parameters=[_query("site", _matching(SLUG))],
+        ),
     },
     "/v1/webhooks/{webhook}": {
         "parameters": [_WEBHOOK_PARAM],
-        "get": {
-            "summary": "One webhook endpoint, with why it is disabled if it is.",
-            "security": _BEARER,
-            "responses": {"200": _json(_ref("Webhook")), **_errors(401, 403, 404)},
-        },
-        "patch": {
-            "summary": "Change, enable or disable an endpoint, or rotate its secret.",
-            "security": _BEARER,
-            "requestBody": _body(_ref("WebhookPatch")),
-            "responses": {
-                "200": _json(_ref("Webhook")),
-                **_errors(400, 401, 403, 404, 415, 422),
-            },
-        },
-        "delete": {
-            "summary": "Remove an endpoint and its deliveries.",
-            "security": _BEARER,
-            "responses": {"204": {"description": "Removed"}, **_errors(401, 403, 404)},
-        },
+        "get": _op(
+            "One webhook endpoint, with why it is disabled if it is.",
+            _ok(_ref("Webhook")),
+            (401, 403, 404),
+            security=_BEARER,
+        ),
+        "patch": _op(
+            "Change, enable or disable an endpoint, or rotate its secret.",
+            _ok(_ref("Webhook")),
+            (400, 401, 403, 404, 415, 422),
+            security=_BEARER,
+            body=_ref("WebhookPatch"),
+        ),
+        "delete": _op(
+            "Remove an endpoint and its deliveries.",
+            _status(204, "Removed"),
+            (401, 403, 404),
+            security=_BEARER,
+        ),
     },
     "/v1/webhooks/{webhook}/deliveries": {
         "parameters": [_WEBHOOK_PARAM],
-        "get": {
-            "summary": "The endpoint's deliveries, newest first: status, attempts, the last "
+        "get": _op(
+            "The endpoint's deliveries, newest first: status, attempts, the last "
             "response code and an excerpt of the answer, timings.",
-            "security": _BEARER,
-            "parameters": [
-                {
-                    "name": "status",
-                    "in": "query",
-                    "schema": {"enum": ["pending", "delivering", "delivered", "failed", "dead"]},
-                },
-                {
-                    "name": "cursor",
-                    "in": "query",
-                    "schema": {"type": "string", "pattern": "^[0-9]{1,18}$"},
-                },
-                {"name": "limit", "in": "query", "schema": {"type": "integer", "maximum": 200}},
+            _ok(_page(_ref("WebhookDelivery"))),
+            (401, 403, 404, 422),
+            security=_BEARER,
+            parameters=[
+                _query("status", {"enum": list(DELIVERY_STATES)}),
+                _query("cursor", _matching(ROW_ID)),
+                _limit(DELIVERIES_PAGE),
             ],
-            "responses": {
-                "200": _json(_page(_ref("WebhookDelivery"))),
-                **_errors(401, 403, 404, 422),
-            },
-        },
+        ),
     },
     "/v1/webhooks/{webhook}/deliveries/{delivery}": {
         "parameters": [_WEBHOOK_PARAM, _DELIVERY_PARAM],
-        "get": {
-            "summary": "One delivery.",
-            "security": _BEARER,
-            "responses": {"200": _json(_ref("WebhookDelivery")), **_errors(401, 403, 404)},
-        },
+        "get": _op(
+            "One delivery.", _ok(_ref("WebhookDelivery")), (401, 403, 404), security=_BEARER
+        ),
     },
     "/v1/webhooks/{webhook}/deliveries/{delivery}/redeliver": {
         "parameters": [_WEBHOOK_PARAM, _DELIVERY_PARAM],
-        "post": {
-            "summary": "Send a finished delivery again, with the same webhook-id.",
-            "security": _BEARER,
-            "responses": {
-                "202": _json(_ref("WebhookDelivery"), "Queued"),
-                **_errors(401, 403, 404, 409),
-            },
-        },
+        "post": _op(
+            "Send a finished delivery again, with the same webhook-id.",
+            _ok(_ref("WebhookDelivery"), status=202, description="Queued"),
+            (401, 403, 404, 409),
+            security=_BEARER,
+        ),
     },
     "/v1/webhooks/{webhook}/redeliver": {
         "parameters": [_WEBHOOK_PARAM],
-        "post": {
-            "summary": "Queue again every failed or dead delivery created since a time.",
-            "security": _BEARER,
-            "requestBody": _body(
-                {
-                    "type": "object",
-                    "required": ["since"],
-                    "properties": {
-                        "since": {
-                            "type": "string",
-                            "format": "date-time",
-                            "description": _TIME_RANGE,
-                        }
-                    },
-                    "additionalProperties": False,
-                }
-            ),
-            "responses": {
-                "202": _json({"type": "object"}, "Queued"),
-                **_errors(400, 401, 403, 404, 415, 422),
-            },
-        },
+        "post": _op(
+            "Queue again every failed or dead delivery created since a time.",
+            _ok(status=202, description="Queued"),
+            (400, 401, 403, 404, 415, 422),
+            security=_BEARER,
+            body=_input({"since": _time(nullable=False)}, required=("since",)),
+        ),
     },
     "/v1/webhooks/{webhook}/test": {
         "parameters": [_WEBHOOK_PARAM],
-        "post": {
-            "summary": "Queue a webhook.test event to the endpoint.",
-            "security": _BEARER,
-            "responses": {
-                "202": _json(_ref("WebhookDelivery"), "Queued"),
-                **_errors(401, 403, 404, 409),
-            },
-        },
+        "post": _op(
+            "Queue a webhook.test event to the endpoint.",
+            _ok(_ref("WebhookDelivery"), status=202, description="Queued"),
+            (401, 403, 404, 409),
+            security=_BEARER,
+        ),
     },
 }
 
 
 # --- the moderator's page and the widget (service.web.pages, service.web.api.review) --------------
 
-_SESSION_OR_BEARER: Final[list[dict[str, list[str]]]] = [{"bearer": []}, {"session": []}]
 _HTML: Final = {
     "description": "An HTML page",
-    "content": {"text/html": {"schema": {"type": "string"}}},
+    "content": {"text/html": {"schema": _STRING}},
 }
 _SEE_OTHER: Final = {"description": "Redirect (to the sign-in page, or after it)"}
-_STATUS_PARAM: Final = {"name": "status", "in": "query", "schema": {"enum": list(STATUSES)}}
 
 
-def _form_body(*fields: str) -> dict[str, Any]:
-    return {
-        "required": True,
-        "content": {
-            "application/x-www-form-urlencoded": {
-                "schema": {
-                    "type": "object",
-                    "required": list(fields),
-                    "properties": {f: {"type": "string"} for f in fields},
-                }
-            }
-        },
-    }
-
-
-_PAGE_PATHS: Final[dict[str, Any]] = {
+_PAGE_PATHS: Final[dict[str, Schema]] = {
     "/v1/queue/summary": {
-        "get": {
-            "summary": "Counts per status (pending and held in full, approved and rejected "
+        "get": _op(
+            "Counts per status (pending and held in full, approved and rejected "
             "over 24 hours), how long the oldest pending and held comments have waited, and "
             "the 50 articles with the most comments in `status`.",
-            "security": _SESSION_OR_BEARER,
-            "parameters": [
-                {"name": "site", "in": "query", "schema": _SLUG},
-                {"name": "article", "in": "query", "schema": _ARTICLE_PARAM["schema"]},
-                _STATUS_PARAM,
+            _ok(),
+            (401, 404, 422),
+            security=_SESSION_OR_BEARER,
+            parameters=[
+                _query("site", _matching(SLUG)),
+                _query("article", _matching(ARTICLE_ID)),
+                _query("status", {"enum": list(STATUSES)}),
             ],
-            "responses": {"200": _json({"type": "object"}), **_errors(401, 404, 422)},
-        }
+        )
     },
     "/v1/changes": {
-        "get": {
-            "summary": "Status changes since `since` (the last answer's `now`; a few seconds "
+        "get": _op(
+            "Status changes since `since` (the last answer's `now`; a few seconds "
             "repeat, so drop audit ids already seen) and every live claim: the live queue.",
-            "security": _SESSION_OR_BEARER,
-            "parameters": [
-                {"name": "site", "in": "query", "schema": _SLUG},
-                {"name": "since", "in": "query", "schema": {"type": "string"}},
-            ],
-            "responses": {"200": _json({"type": "object"}), **_errors(401, 404, 422)},
-        }
+            _ok(),
+            (401, 404, 422),
+            security=_SESSION_OR_BEARER,
+            parameters=[_query("site", _matching(SLUG)), _query("since")],
+        )
     },
     "/v1/claims": {
-        "post": {
-            "summary": "Open a comment for review: claim it for a few minutes (releasing "
+        "post": _op(
+            "Open a comment for review: claim it for a few minutes (releasing "
             "your other claim), or learn who holds it (`mine` false).",
-            "security": _SESSION_OR_BEARER,
-            "requestBody": _body(
-                {
-                    "type": "object",
-                    "required": ["comment_id"],
-                    "properties": {"comment_id": {"type": "string", "format": "uuid"}},
-                    "additionalProperties": False,
-                }
-            ),
-            "responses": {"200": _json({"type": "object"}), **_errors(400, 401, 404, 415, 422)},
-        }
+            _ok(),
+            (400, 401, 404, 415, 422),
+            security=_SESSION_OR_BEARER,
+            body=_input({"comment_id": _UUID}, required=("comment_id",)),
+        )
     },
     "/v1/claims/{comment}": {
         "parameters": [_COMMENT_PARAM],
-        "delete": {
-            "summary": "Leave a comment you claimed.",
-            "security": _SESSION_OR_BEARER,
-            "responses": {"204": {"description": "Released"}, **_errors(401, 404)},
-        },
+        "delete": _op(
+            "Leave a comment you claimed.",
+            _status(204, "Released"),
+            (401, 404),
+            security=_SESSION_OR_BEARER,
+        ),
     },
     "/v1/decisions/reopen": {
-        "post": {
-            "summary": "Put decided comments back in the held queue (undo, second look).",
-            "security": _SESSION_OR_BEARER,
-            "requestBody": _body(
-                {
-                    "type": "object",
-                    "required": ["ids"],
-                    "properties": {
-                        "ids": {
-                            "type": "array",
-                            "items": {"type": "string", "format": "uuid"},
-                            "minItems": 1,
-                            "maxItems": 500,
-                        },
-                        "reason": _text(500),
-                    },
-                    "additionalProperties": False,
-                }
-            ),
-            "responses": {"200": _json({"type": "object"}), **_errors(400, 401, 415, 422)},
-        }
+        "post": _op(
+            "Put decided comments back in the held queue (undo, second look).",
+            _ok(),
+            (400, 401, 415, 422),
+            security=_SESSION_OR_BEARER,
+            body=_input({"ids": _ids(), "reason": _text(MAX_REASON_CHARS)}, required=("ids",)),
+        )
     },
     "/v1/sites/{site}/policy/preview": {
         "parameters": [_SITE_PARAM],
-        "post": {
-            "summary": "Admin: how many of the site's last `last` decided comments a proposed "
+        "post": _op(
+            "Admin: how many of the site's last `last` decided comments a proposed "
             "policy would decide differently from the current one, re-run on stored scores.",
-            "security": _SESSION_OR_BEARER,
-            "requestBody": _body(
+            _ok(),
+            (400, 401, 403, 404, 415, 422),
+            security=_SESSION_OR_BEARER,
+            body=_input(
                 {
-                    "type": "object",
-                    "properties": {
-                        "policy": {"oneOf": [_ref("Policy"), {"type": "null"}]},
-                        "last": {"type": ["integer", "null"], "minimum": 1, "maximum": 2000},
-                    },
-                    "additionalProperties": False,
+                    "policy": _POLICY_OR_NULL,
+                    "last": {"type": ["integer", "null"], "minimum": 1, "maximum": PREVIEW_MAX},
                 }
             ),
-            "responses": {
-                "200": _json({"type": "object"}),
-                **_errors(400, 401, 403, 404, 415, 422),
-            },
-        },
+        ),
     },
     "/moderate": {
-        "get": {
-            "summary": "The moderator's page (HTML; sign in first).",
-            "responses": {"200": _HTML, "303": _SEE_OTHER},
-        }
+        "get": _op("The moderator's page (HTML; sign in first).", {"200": _HTML, "303": _SEE_OTHER})
     },
     "/moderate/sign-in": {
-        "get": {"summary": "The sign-in form.", "responses": {"200": _HTML, "303": _SEE_OTHER}},
-        "post": {
-            "summary": "Sign in (form: name, password, csrf); sets the session cookie.",
-            "requestBody": _form_body("name", "password", "csrf"),
-            "responses": {
-                "303": _SEE_OTHER,
-                "401": _HTML,
-                "403": _HTML,
-                "429": _HTML,
-                **_errors(400, 415),
-            },
-        },
+        "get": _op("The sign-in form.", {"200": _HTML, "303": _SEE_OTHER}),
+        "post": _op(
+            "Sign in (form: name, password, csrf); sets the session cookie.",
+            {"303": _SEE_OTHER, "401": _HTML, "403": _HTML, "429": _HTML},
+            (400, 415),
+            form=("name", "password", "csrf"),
+        ),
     },
     "/moderate/sign-out": {
-        "post": {
-            "summary": "Sign out (form: csrf).",
-            "requestBody": _form_body("csrf"),
-            "responses": {"303": _SEE_OTHER, "403": _HTML, **_errors(400, 415)},
-        }
+        "post": _op(
+            "Sign out (form: csrf).",
+            {"303": _SEE_OTHER, "403": _HTML},
+            (400, 415),
+            form=("csrf",),
+        )
     },
     "/moderate/sites/{site}": {
         # Any string: without a session the page redirects to sign-in before reading it.
-        "parameters": [{**_SITE_PARAM, "schema": {"type": "string"}}],
-        "get": {
-            "summary": "A site's policy and webhooks (HTML); admins edit the policy here.",
-            "responses": {"200": _HTML, "303": _SEE_OTHER, **_errors(404)},
-        },
+        "parameters": [_path("site", _STRING)],
+        "get": _op(
+            "A site's policy and webhooks (HTML); admins edit the policy here.",
+            {"200": _HTML, "303": _SEE_OTHER},
+            (404,),
+        ),
     },
     "/demo": {
-        "get": {
-            "summary": "A sample article page with the comment widget.",
-            "parameters": [
-                {"name": "site", "in": "query", "schema": {"type": "string"}},
-                {"name": "article", "in": "query", "schema": {"type": "string"}},
-            ],
-            "responses": {"200": _HTML, **_errors(404)},
-        }
+        "get": _op(
+            "A sample article page with the comment widget.",
+            {"200": _HTML},
+            (404,),
+            parameters=[_query("site"), _query("article")],
+        )
     },
     "/embed.js": {
-        "get": {
-            "summary": "The article page's comment widget (a script).",
-            "responses": {
+        "get": _op(
+            "The article page's comment widget (a script).",
+            {
                 "200": {
                     "description": "JavaScript",
-                    "content": {"text/javascript": {"schema": {"type": "string"}}},
+                    "content": {"text/javascript": {"schema": _STRING}},
                 }
             },
-        }
+        )
     },
     "/static/{name}": {
-        "parameters": [
-            {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
-        ],
-        "get": {
-            "summary": "The moderator page's script and style sheet.",
-            "responses": {"200": {"description": "The file"}, **_errors(404)},
-        },
+        "parameters": [_path("name", _STRING)],
+        "get": _op(
+            "The moderator page's script and style sheet.", _status(200, "The file"), (404,)
+        ),
     },
 }
 
 
 # --- staff access (service.web.api.staff) -----------------------------------------------------
 
+_ROLE: Final = {"enum": ["moderator", "admin"]}
 _SITES_OR_ALL: Final = {
     "type": ["array", "null"],
-    "items": {"type": "string"},
+    "items": _STRING,
     "description": "null: every site",
 }
-_WHEN: Final = {"type": "string", "format": "date-time"}
-_WHEN_OR_NULL: Final = {"type": ["string", "null"], "format": "date-time"}
-_TOKEN_PARAM: Final = {
-    "name": "token",
-    "in": "path",
-    "required": True,
-    "schema": {"type": "integer", "minimum": 0, "maximum": 10**18 - 1},
-    "description": "The token's id (from GET /v1/tokens), never its secret",
-}
-_USER_PARAM: Final = {
-    "name": "user",
-    "in": "path",
-    "required": True,
-    "schema": {"type": "string", "pattern": "^[a-z0-9][a-z0-9._@-]{0,63}$"},
-}
-_STAFF_SCHEMAS: Final[dict[str, Any]] = {
+_CHANGED: Final = {**_BOOLEAN, "description": "on a change: false if it was"}
+_TOKEN_PARAM: Final = _path(
+    "token", _ROW_ID_SCHEMA, "The token's id (from GET /v1/tokens), never its secret"
+)
+# USER_NAME is anchored ^...$: names are stripped before it is tried, so the final newline
+# Python's $ lets through never reaches it.
+_USER_PARAM: Final = _path("user", {"type": "string", "pattern": USER_NAME.pattern})
+_STAFF_SCHEMAS: Final[dict[str, Schema]] = {
     "Token": {
         "type": "object",
         "description": "An API token, without its secret.",
         "properties": {
-            "id": {"type": "integer"},
-            "role": {"enum": ["moderator", "admin"]},
+            "id": _INTEGER,
+            "role": _ROLE,
             "sites": _SITES_OR_ALL,
-            "label": {"type": "string"},
+            "label": _STRING,
             "created_at": _WHEN,
             "last_used_at": {**_WHEN_OR_NULL, "description": "to within a minute"},
             "revoked_at": _WHEN_OR_NULL,
-            "changed": {"type": "boolean", "description": "on a revocation: false if it was"},
+            "changed": {**_BOOLEAN, "description": "on a revocation: false if it was"},
         },
     },
     "User": {
         "type": "object",
         "description": "Someone who signs in to the moderator's page.",
         "properties": {
-            "name": {"type": "string"},
-            "role": {"enum": ["moderator", "admin"]},
+            "name": _STRING,
+            "role": _ROLE,
             "sites": _SITES_OR_ALL,
             "created_at": _WHEN,
             "updated_at": _WHEN,
             "last_seen_at": _WHEN_OR_NULL,
             "disabled_at": _WHEN_OR_NULL,
-            "changed": {"type": "boolean", "description": "on a change: false if it was"},
+            "changed": _CHANGED,
         },
     },
     "StaffChange": {
         "type": "object",
         "properties": {
-            "id": {"type": "integer"},
+            "id": _INTEGER,
             "action": {
                 "enum": [
                     "token.created",
@@ -783,286 +887,122 @@ _STAFF_SCHEMAS: Final[dict[str, Any]] = {
                     "user.enabled",
                 ]
             },
-            "target": {"type": "string", "description": "token:<id> or user:<name>"},
+            "target": {**_STRING, "description": "token:<id> or user:<name>"},
             "sites": _SITES_OR_ALL,
-            "actor": {"type": "string"},
+            "actor": _STRING,
             "at": _WHEN,
         },
     },
 }
 _SCOPED: Final = " An admin of some sites sees only tokens and users whose every site is theirs."
-_STAFF_PATHS: Final[dict[str, Any]] = {
+
+
+def _staff_op(summary: str, ok: Schema, *errors: int, **more: Any) -> Schema:
+    return _op(summary, ok, (401, 403, *errors), security=_SESSION_OR_BEARER, **more)
+
+
+_STAFF_PATHS: Final[dict[str, Schema]] = {
     "/v1/tokens": {
-        "get": {
-            "summary": "API tokens, revoked ones too, never their secrets (admin)." + _SCOPED,
-            "security": _SESSION_OR_BEARER,
-            "responses": {"200": _json(_page(_ref("Token"))), **_errors(401, 403)},
-        },
+        "get": _staff_op(
+            "API tokens, revoked ones too, never their secrets (admin)." + _SCOPED,
+            _ok(_page(_ref("Token"))),
+        ),
     },
     "/v1/tokens/{token}/revoke": {
         "parameters": [_TOKEN_PARAM],
-        "post": {
-            "summary": "Revoke a token: every request with it is refused from now on. "
+        "post": _staff_op(
+            "Revoke a token: every request with it is refused from now on. "
             "Audited; revoking it again changes nothing.",
-            "security": _SESSION_OR_BEARER,
-            "responses": {"200": _json(_ref("Token")), **_errors(401, 403, 404)},
-        },
+            _ok(_ref("Token")),
+            404,
+        ),
     },
     "/v1/users": {
-        "get": {
-            "summary": "The people who sign in to the moderator's page (admin)." + _SCOPED,
-            "security": _SESSION_OR_BEARER,
-            "responses": {"200": _json(_page(_ref("User"))), **_errors(401, 403)},
-        },
+        "get": _staff_op(
+            "The people who sign in to the moderator's page (admin)." + _SCOPED,
+            _ok(_page(_ref("User"))),
+        ),
     },
     "/v1/users/{user}/disable": {
         "parameters": [_USER_PARAM],
-        "post": {
-            "summary": "Disable a user: they cannot sign in, and their sessions end now. Audited.",
-            "security": _SESSION_OR_BEARER,
-            "responses": {"200": _json(_ref("User")), **_errors(401, 403, 404)},
-        },
+        "post": _staff_op(
+            "Disable a user: they cannot sign in, and their sessions end now. Audited.",
+            _ok(_ref("User")),
+            404,
+        ),
     },
     "/v1/users/{user}/enable": {
         "parameters": [_USER_PARAM],
-        "post": {
-            "summary": "Let a disabled user sign in again. Audited.",
-            "security": _SESSION_OR_BEARER,
-            "responses": {"200": _json(_ref("User")), **_errors(401, 403, 404)},
-        },
+        "post": _staff_op("Let a disabled user sign in again. Audited.", _ok(_ref("User")), 404),
     },
     "/v1/staff-audit": {
-        "get": {
-            "summary": "The latest changes to tokens and users, newest first (admin)." + _SCOPED,
-            "security": _SESSION_OR_BEARER,
-            "parameters": [
-                {
-                    "name": "limit",
-                    "in": "query",
-                    "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
-                }
-            ],
-            "responses": {"200": _json(_page(_ref("StaffChange"))), **_errors(401, 403, 422)},
-        },
+        "get": _staff_op(
+            "The latest changes to tokens and users, newest first (admin)." + _SCOPED,
+            _ok(_page(_ref("StaffChange"))),
+            422,
+            parameters=[_limit(STAFF_AUDIT_PAGE)],
+        ),
     },
 }
 
 
-PATHS: Final[dict[str, Any]] = {
-    "/v1/sites/{site}/articles/{article}/comments": {
-        "parameters": [_SITE_PARAM, _ARTICLE_PARAM],
-        "post": {
-            "summary": "Submit a comment or reply; answered at once, scored later.",
-            "parameters": [
-                {
-                    "name": "Idempotency-Key",
-                    "in": "header",
-                    "schema": {"type": "string", "pattern": "^[!-~]{1,255}$"},
-                }
-            ],
-            "requestBody": _body(_ref("NewComment")),
-            "responses": {
-                "202": _json(_ref("Accepted"), "Accepted and queued for scoring"),
-                **_errors(400, 404, 409, 413, 415, 422, 429, 503),
-            },
-        },
-        "get": {
-            "summary": "The approved thread, replies nested, a page of top-level comments.",
-            "parameters": [
-                {"name": "cursor", "in": "query", "schema": {"type": "string"}},
-                {"name": "limit", "in": "query", "schema": _LIMIT_100},
-            ],
-            "responses": {"200": _json(_page(_ref("ThreadItem"))), **_errors(404, 422, 503)},
-        },
-        "options": {
-            "summary": "CORS preflight.",
-            "responses": {"204": {"description": "OK"}, **_errors(404, 422)},
-        },
+# --- the document -------------------------------------------------------------------------
+
+PATHS: Final[dict[str, Schema]] = {**_PATHS, **_WEBHOOK_PATHS, **_PAGE_PATHS, **_STAFF_PATHS}
+_SECURITY_SCHEMES: Final = {
+    "bearer": {"type": "http", "scheme": "bearer", "description": "Moderator or admin token"},
+    "authorToken": {"type": "http", "scheme": "bearer", "description": "author_token"},
+    "session": {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": SESSION_COOKIE,
+        "description": "The moderator page's session; reads need only the cookie, "
+        f"every change also sends the page's CSRF token as {CSRF_HEADER}",
     },
-    "/v1/comments/{comment}": {
-        "parameters": [_COMMENT_PARAM],
-        "get": {
-            "summary": "A comment: its status for its author (author_token), all of it "
-            "for a moderator of its site.",
-            "security": [{"bearer": []}, {"authorToken": []}],
-            "responses": {
-                "200": _json({"oneOf": [_ref("Comment"), _ref("AuthorsComment")]}),
-                **_errors(401, 404, 503),
-            },
-        },
-        "options": {
-            "summary": "CORS preflight.",
-            "responses": {"204": {"description": "OK"}, **_errors(404)},
-        },
-    },
-    "/v1/comments/{comment}/reports": {
-        "parameters": [_COMMENT_PARAM],
-        "post": {
-            "summary": "A reader reports a published comment (once per reader's network: "
-            "IPv4 /24, IPv6 /64); past the site's report_threshold it goes back to the "
-            "moderators' queue. Too many reports from one network: 429 with Retry-After.",
-            "requestBody": _body(
-                {
-                    "type": "object",
-                    "properties": {"reason": _text(500)},
-                    "additionalProperties": False,
-                }
-            ),
-            "responses": {
-                "202": _json({"type": "object"}, "Recorded (or already recorded)"),
-                **_errors(400, 404, 413, 415, 422, 429, 503),
-            },
-        },
-        "options": {
-            "summary": "CORS preflight.",
-            "responses": {"204": {"description": "OK"}, **_errors(404)},
-        },
-    },
-    "/v1/comments/{comment}/decision": {
-        "parameters": [_COMMENT_PARAM],
-        "post": {
-            "summary": "Approve or reject one comment.",
-            "security": _BEARER,
-            "requestBody": _body(_ref("Decision")),
-            "responses": {"200": _json({"type": "object"}), **_errors(400, 401, 404, 415, 422)},
-        },
-    },
-    "/v1/decisions": {
-        "post": {
-            "summary": "Approve or reject many comments at once.",
-            "security": _BEARER,
-            "requestBody": _body(_ref("BulkDecision")),
-            "responses": {"200": _json({"type": "object"}), **_errors(400, 401, 415, 422)},
-        },
-    },
-    "/v1/comments/{comment}/audit": {
-        "parameters": [_COMMENT_PARAM],
-        "get": {
-            "summary": "A comment's history: every status change, who, why, when.",
-            "security": _BEARER,
-            "responses": {"200": _json(_page({"type": "object"})), **_errors(401, 404)},
-        },
-    },
-    "/v1/queue": {
-        "get": {
-            "summary": "The moderators' queue, keyset-paginated.",
-            "security": _BEARER,
-            "parameters": [
-                {"name": "site", "in": "query", "schema": _SLUG},
-                {"name": "article", "in": "query", "schema": _ARTICLE},
-                {"name": "status", "in": "query", "schema": {"enum": list(STATUSES)}},
-                {"name": "order", "in": "query", "schema": {"enum": ["oldest", "score"]}},
-                {"name": "label", "in": "query", "schema": {"enum": list(DETOXIFY_LABELS)}},
-                {"name": "cursor", "in": "query", "schema": {"type": "string"}},
-                {"name": "limit", "in": "query", "schema": _LIMIT_200},
-            ],
-            "responses": {"200": _json(_page(_ref("Comment"))), **_errors(401, 404, 422)},
-        },
-    },
-    "/v1/sites/{site}": {
-        "parameters": [_SITE_PARAM],
-        "put": {
-            "summary": "Create or update a site, its allowed origins and its policy (admin).",
-            "security": _BEARER,
-            "requestBody": _body(_ref("SitePut")),
-            "responses": {
-                "200": _json(_ref("Site")),
-                "201": _json(_ref("Site"), "Created"),
-                **_errors(400, 401, 403, 415, 422),
-            },
-        },
-        "get": {
-            "summary": "A site and its policy.",
-            "security": _BEARER,
-            "responses": {"200": _json(_ref("Site")), **_errors(401, 404)},
-        },
-    },
-    "/v1/sites/{site}/articles/{article}/policy": {
-        "parameters": [_SITE_PARAM, _ARTICLE_PARAM],
-        "put": {
-            "summary": "Override the site's policy for one article, optionally until a time.",
-            "security": _BEARER,
-            "requestBody": _body(_ref("ArticlePolicy")),
-            "responses": {
-                "200": _json({"type": "object"}),
-                **_errors(400, 401, 403, 404, 415, 422),
-            },
-        },
-    },
-    "/healthz": {
-        "get": {"summary": "The process is up.", "responses": {"200": _json({"type": "object"})}}
-    },
-    "/v1/openapi.json": {
-        "get": {"summary": "This document.", "responses": {"200": _json({"type": "object"})}}
-    },
-    **_WEBHOOK_PATHS,
-    **_PAGE_PATHS,
-    **_STAFF_PATHS,
 }
 
 
-def _empty_query_values_allowed(paths: dict[str, Any]) -> dict[str, Any]:
-    """Every handler reads an empty query value (``?site=``, as HTML forms send) as one left
-    out: say so (``allowEmptyValue``) on every optional query parameter."""
-
-    def allow(parameters: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return [
-            {**p, "allowEmptyValue": True}
-            if p.get("in") == "query" and not p.get("required")
-            else p
-            for p in parameters
-        ]
-
-    described: dict[str, Any] = {}
-    for path, item in paths.items():
-        described[path] = {
-            key: allow(value)
-            if key == "parameters"
-            else {**value, "parameters": allow(value["parameters"])}
-            if isinstance(value, dict) and "parameters" in value
-            else value
-            for key, value in item.items()
-        }
-    return described
-
-
-SPEC: Final[dict[str, Any]] = {
-    "openapi": "3.1.0",
-    "info": {
-        "title": "replyguard",
-        "version": "1",
-        "description": "Comment moderation for news sites. Errors are application/problem+json. "
-        "Operators' /readyz and /metrics are not on this listener: they are served on the "
-        "operations listener (REPLYGUARD_OPS_HOST:REPLYGUARD_OPS_PORT, 127.0.0.1:8081 by "
-        "default).",
-    },
-    "paths": _empty_query_values_allowed(PATHS),
-    "components": {
-        "schemas": {**SCHEMAS, **_WEBHOOK_SCHEMAS, **_STAFF_SCHEMAS},
-        "responses": {
-            "Problem": {
-                "description": "An error, with the fields that were wrong",
-                "content": {"application/problem+json": {"schema": _ref("Problem")}},
-            }
+def build_spec(settings: Settings) -> Schema:
+    """The document for an app run with ``settings``: the limits operators set are theirs."""
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "replyguard",
+            "version": "1",
+            "description": "Comment moderation for news sites. Errors are "
+            "application/problem+json. A request body may hold at most "
+            f"{_setting(settings, 'max_request_bytes')} bytes (413 past that). Operators' "
+            "/readyz and /metrics are not on this listener: they are served on the "
+            f"operations listener ({env_name('ops_host')}:{env_name('ops_port')}, "
+            f"{settings.ops_host}:{settings.ops_port} here).",
         },
-        "securitySchemes": {
-            "bearer": {
-                "type": "http",
-                "scheme": "bearer",
-                "description": "Moderator or admin token",
+        "paths": PATHS,
+        "components": {
+            "schemas": {
+                **SCHEMAS,
+                "NewComment": _new_comment(settings),
+                **_WEBHOOK_SCHEMAS,
+                **_STAFF_SCHEMAS,
             },
-            "authorToken": {"type": "http", "scheme": "bearer", "description": "author_token"},
-            "session": {
-                "type": "apiKey",
-                "in": "cookie",
-                "name": "rg_session",
-                "description": "The moderator page's session; reads need only the cookie, "
-                "every change also sends the page's CSRF token as X-CSRF-Token",
+            "responses": {
+                "Problem": {
+                    "description": "An error, with the fields that were wrong",
+                    "content": {"application/problem+json": {"schema": _ref("Problem")}},
+                }
             },
+            "securitySchemes": _SECURITY_SCHEMES,
         },
-    },
-}
+    }
+
+
+#: The document for the default settings (tests and tools that need no app).
+SPEC: Final = build_spec(Settings())
+
+
+def serialised(settings: Settings) -> str:
+    """``build_spec(settings)`` as the JSON text the handler serves (made once per app)."""
+    return json.dumps(build_spec(settings))
 
 
 async def handler(request: web.Request) -> web.Response:
-    return web.json_response(SPEC)
+    return web.Response(text=request.app[keys.OPENAPI], content_type="application/json")

@@ -5,6 +5,11 @@ collects every problem and raises once (``Fields.done``), so a client learns all
 mistakes in one answer. ``read_json_object`` is also the one screen for what JSON can say
 but nothing downstream can hold (NUL, lone surrogates, numbers past float or Python's int
 parsing limit); ``service.times.parse_time`` is the one reader of client-sent times.
+
+It also holds every pattern and limit a request is checked against (the section below);
+service.web.openapi states those same objects, so the document cannot drift from the checks.
+``Fields`` stays hand-written: a pydantic model with the same checks measured no faster per
+comment, and msgspec is faster only by dropping them (bench/README.md).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import re
 import sys
 import unicodedata
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, TypeVar
 from urllib.parse import urlsplit
@@ -33,17 +39,89 @@ from service.errors import (
     RequestTimeout,
     UnsupportedMediaType,
 )
+from service.store.values import QueueOrder
 from service.times import TIME_FORMAT, parse_time
 from service.web.keys import SETTINGS
 from service.wording import plural
 
 T = TypeVar("T")
 
-SLUG: Final = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-ARTICLE_ID: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,199}$")
-EMAIL: Final = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}$")
-# Control characters other than tab and newlines have no place in a comment.
-_CONTROL: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+# --- what a request may hold --------------------------------------------------------------
+# The one source of the patterns and limits the handlers check input against:
+# service.web.openapi states these same objects in /v1/openapi.json, so the two cannot
+# drift. Limits that are settings (REPLYGUARD_MAX_BODY_CHARS...) are read from the app's
+# Settings by both. Patterns are written in the syntax Python's re and JSON Schema
+# (ECMA-262) read alike (\uXXXX escapes, ASCII classes).
+
+
+def whole(pattern: str) -> re.Pattern[str]:
+    """``pattern`` matching a whole string. Anchored with ``\\A`` and ``\\Z``: Python's ``$``
+    also matches before a final newline, so ``^story$`` would let ``"story\\n"`` through."""
+    return re.compile(rf"\A(?:{pattern})\Z")
+
+
+def schema_pattern(regex: re.Pattern[str]) -> str:
+    """The JSON Schema ``pattern`` of a ``whole`` regex: there ``^`` and ``$`` anchor the
+    whole string (ECMA-262 has no ``\\A``)."""
+    source = regex.pattern
+    if not (source.startswith(r"\A(?:") and source.endswith(r")\Z")):
+        raise ValueError(f"{source!r} was not made by whole()")
+    return f"^{source[2:-2]}$"
+
+
+#: The characters no text field may hold (a regex class body): C0 controls but tab and line
+#: breaks, and DEL. Everywhere a reader's text goes (HTML, logs, webhooks) they do harm.
+CONTROL_CHARS: Final = r"\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f"
+_CONTROL: Final = re.compile(f"[{CONTROL_CHARS}]")
+#: White space as str.split and str.strip see it (str.isspace; Python's \s), spelled out:
+#: JSON Schema's \s is ECMA-262's, which leaves out U+0085 and takes in U+FEFF.
+WHITESPACE: Final = (
+    r"\u0009-\u000d\u001c-\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+SLUG: Final = whole(r"[a-z0-9][a-z0-9_-]{0,62}")
+SLUG_RULE: Final = "1-63 lowercase letters, digits, - or _, starting with a letter or digit"
+ARTICLE_ID: Final = whole(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,199}")
+ARTICLE_ID_RULE: Final = "1-200 letters, digits or . _ : / - characters"
+# Checked after Fields.text has refused control characters; naming them here as well lets
+# the document say in one pattern what the two checks accept together.
+_EMAIL_CHAR: Final = f"[^@{WHITESPACE}{CONTROL_CHARS}]"
+EMAIL: Final = whole(rf"{_EMAIL_CHAR}{{1,64}}@{_EMAIL_CHAR}{{1,255}}\.{_EMAIL_CHAR}{{1,63}}")
+IDEMPOTENCY_KEY: Final = whole(r"[!-~]{1,255}")
+#: A bigint row id (a token, a delivery) in a path or a cursor: 18 digits always fit.
+ROW_ID_DIGITS: Final = 18
+ROW_ID: Final = whole(rf"[0-9]{{1,{ROW_ID_DIGITS}}}")
+
+# Characters, after normalising (Fields.text), of the fields that are not settings.
+MAX_EMAIL_CHARS: Final = 254
+MAX_URL_CHARS: Final = 2000
+MAX_TITLE_CHARS: Final = 300
+MAX_REASON_CHARS: Final = 500
+MAX_SITE_NAME_CHARS: Final = 200
+MAX_DESCRIPTION_CHARS: Final = 500
+#: Items in a list field.
+MAX_ORIGINS: Final = 50
+MAX_BULK_IDS: Final = 500
+#: The most decided comments a policy preview re-runs.
+PREVIEW_MAX: Final = 2000
+#: What a moderator may do to a comment (``action``), and the queue's orders.
+ACTIONS: Final = ("approve", "reject")
+QUEUE_ORDERS: Final[tuple[QueueOrder, ...]] = ("oldest", "score")
+
+
+@dataclass(frozen=True, slots=True)
+class PageSize:
+    """A listing's ``limit`` query parameter: 1 to ``most``, ``default`` when left out."""
+
+    default: int
+    most: int
+
+
+THREAD_PAGE: Final = PageSize(default=20, most=100)
+QUEUE_PAGE: Final = PageSize(default=50, most=200)
+DELIVERIES_PAGE: Final = PageSize(default=50, most=200)
+STAFF_AUDIT_PAGE: Final = PageSize(default=100, most=1000)
+
 # JSON's \uXXXX escapes can name half of a surrogate pair alone; Python keeps it in the str,
 # and UTF-8 (PostgreSQL, hashing, the log) cannot encode it.
 _LONE_SURROGATE: Final = re.compile("[\ud800-\udfff]")
@@ -235,13 +313,13 @@ class Fields:
         return value or None
 
     def email(self, key: str) -> str | None:
-        value = self.text(key, max_chars=254)
+        value = self.text(key, max_chars=MAX_EMAIL_CHARS)
         if value is not None and not EMAIL.match(value):
             self.problem(key, "must be an email address")
             return None
         return value
 
-    def url(self, key: str, *, max_chars: int = 2000) -> str | None:
+    def url(self, key: str, *, max_chars: int = MAX_URL_CHARS) -> str | None:
         value = self.text(key, max_chars=max_chars)
         if value is not None and not is_http_url(value):
             self.problem(key, "must be an http or https URL")
@@ -359,6 +437,11 @@ def query_int(request: web.Request, key: str, *, default: int, low: int, high: i
     if not low <= value <= high:
         raise InvalidInput([FieldError(key, f"must be from {low} to {high}")])
     return value
+
+
+def query_limit(request: web.Request, page: PageSize) -> int:
+    """The ``limit`` query parameter of a listing (see ``PageSize``)."""
+    return query_int(request, "limit", default=page.default, low=1, high=page.most)
 
 
 def query_time(request: web.Request, key: str) -> datetime | None:

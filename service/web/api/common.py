@@ -16,10 +16,9 @@ from service.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
 from service.store.values import Principal, Site
 from service.times import iso
 from service.web import keys
-from service.web.validation import ARTICLE_ID, SLUG, parse_uuid
+from service.web.validation import ARTICLE_ID, ARTICLE_ID_RULE, SLUG, parse_uuid
 
 SITE_CACHE_SECONDS: Final = 2.0
-MAX_BULK_IDS: Final = 500
 
 
 def path_site(request: web.Request) -> str:
@@ -32,9 +31,7 @@ def path_site(request: web.Request) -> str:
 def path_article(request: web.Request) -> str:
     article_id = request.match_info["article"]
     if not ARTICLE_ID.match(article_id):
-        raise InvalidInput(
-            [FieldError("article", "must be 1-200 letters, digits or . _ : / - characters")]
-        )
+        raise InvalidInput([FieldError("article", f"must be {ARTICLE_ID_RULE}")])
     return article_id
 
 

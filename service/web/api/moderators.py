@@ -3,7 +3,6 @@ time or in bulk, a comment's audit trail, and admins' site and article policies.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any, Final, cast
 from uuid import UUID
@@ -20,7 +19,6 @@ from service.store.values import QueueOrder, Site
 from service.times import iso
 from service.web import keys
 from service.web.api.common import (
-    MAX_BULK_IDS,
     audit_json,
     authenticate,
     comment_json,
@@ -31,17 +29,24 @@ from service.web.api.common import (
     require_admin,
 )
 from service.web.validation import (
+    ACTIONS,
     ARTICLE_ID,
+    MAX_BULK_IDS,
+    MAX_ORIGINS,
+    MAX_REASON_CHARS,
+    MAX_SITE_NAME_CHARS,
+    QUEUE_ORDERS,
+    QUEUE_PAGE,
     SLUG,
+    SLUG_RULE,
     Fields,
     is_origin,
     parse_uuid,
     query_choice,
-    query_int,
+    query_limit,
     read_json_object,
 )
 
-IDEMPOTENCY_KEY: Final = re.compile(r"^[\x21-\x7e]{1,255}$")
 CORS_HEADERS: Final = "Content-Type, Authorization, Idempotency-Key"
 #: Rows a site's comment count is spread over (service.web.ratelimit.Check): as many comments
 #: to one site can be written at once.
@@ -60,9 +65,9 @@ async def get_queue(request: web.Request) -> web.Response:
     if site_id is not None and not SLUG.match(site_id):
         raise NotFound(f"No site {site_id!r}.")
     status = cast(Status, query_choice(request, "status", STATUSES, "held"))
-    order = cast(QueueOrder, query_choice(request, "order", ("oldest", "score"), "oldest"))
+    order = cast(QueueOrder, query_choice(request, "order", QUEUE_ORDERS, "oldest"))
     label = query_choice(request, "label", DETOXIFY_LABELS, None)
-    limit = query_int(request, "limit", default=50, low=1, high=200)
+    limit = query_limit(request, QUEUE_PAGE)
     article_id = request.query.get("article") or None
     if article_id is not None and not ARTICLE_ID.match(article_id):
         raise InvalidInput([FieldError("article", "is not an article id")])
@@ -87,8 +92,8 @@ def _decision_fields(
 ) -> tuple[Fields, Verdict | None, str | None]:
     f = Fields(data)
     f.only(("action", "reason", *extra))
-    action = f.choice("action", ("approve", "reject"), required=True)
-    reason = f.text("reason", max_chars=500)
+    action = f.choice("action", ACTIONS, required=True)
+    reason = f.text("reason", max_chars=MAX_REASON_CHARS)
     verdict: Verdict | None = None
     if action is not None:
         verdict = "approved" if action == "approve" else "rejected"
@@ -171,24 +176,16 @@ async def put_site(request: web.Request) -> web.Response:
     site_id = request.match_info["site"]
     require_admin(principal, site_id)
     if not SLUG.match(site_id):
-        raise InvalidInput(
-            [
-                FieldError(
-                    "site",
-                    "must be 1-63 lowercase letters, digits, - or _, "
-                    "starting with a letter or digit",
-                )
-            ]
-        )
+        raise InvalidInput([FieldError("site", f"must be {SLUG_RULE}")])
     data = await read_json_object(request, request.app[keys.SETTINGS].max_request_bytes)
     f = Fields(data)
     f.only(("name", "allowed_origins", "policy"))
-    name = f.text("name", required=True, max_chars=200)
+    name = f.text("name", required=True, max_chars=MAX_SITE_NAME_CHARS)
     origins = f.raw("allowed_origins")
     if origins is None:
         origins = []
-    if not isinstance(origins, list) or len(origins) > 50:
-        f.problem("allowed_origins", "must be a list of at most 50 origins")
+    if not isinstance(origins, list) or len(origins) > MAX_ORIGINS:
+        f.problem("allowed_origins", f"must be a list of at most {MAX_ORIGINS} origins")
         origins = []
     for i, origin in enumerate(origins):
         if not isinstance(origin, str) or not is_origin(origin):

@@ -4,7 +4,6 @@ operations listener only (service.web.serving)."""
 
 from __future__ import annotations
 
-import re
 from typing import Any, Final
 
 from aiohttp import web
@@ -12,7 +11,6 @@ from aiohttp import web
 from service.web import keys
 from service.wording import plural
 
-IDEMPOTENCY_KEY: Final = re.compile(r"^[\x21-\x7e]{1,255}$")
 CORS_HEADERS: Final = "Content-Type, Authorization, Idempotency-Key"
 #: Rows a site's comment count is spread over (service.web.ratelimit.Check): as many comments
 #: to one site can be written at once.

@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 from dataclasses import replace
 from typing import Any, Final, cast
 
@@ -38,13 +37,16 @@ from service.web.api.common import (
 )
 from service.web.ratelimit import IPAddress, client_address, client_network
 from service.web.validation import (
+    IDEMPOTENCY_KEY,
+    MAX_REASON_CHARS,
+    MAX_TITLE_CHARS,
+    THREAD_PAGE,
     Fields,
-    query_int,
+    query_limit,
     read_json_object,
     url_origin,
 )
 
-IDEMPOTENCY_KEY: Final = re.compile(r"^[\x21-\x7e]{1,255}$")
 CORS_HEADERS: Final = "Content-Type, Authorization, Idempotency-Key"
 #: Rows a site's comment count is spread over (service.web.ratelimit.Check): as many comments
 #: to one site can be written at once.
@@ -121,7 +123,7 @@ async def post_comment(request: web.Request) -> web.Response:
         author_email=f.email("author_email"),
         parent_id=cast(Any, f.uuid("parent_id")),
         article_url=_on_site(f.url("article_url"), site),
-        article_title=f.text("article_title", max_chars=300),
+        article_title=f.text("article_title", max_chars=MAX_TITLE_CHARS),
     )
     idempotency_key = request.headers.get("Idempotency-Key")
     if idempotency_key is not None and not IDEMPOTENCY_KEY.match(idempotency_key):
@@ -222,7 +224,7 @@ def _submission_limits(settings: Settings, site_id: str, network: str, author_ke
 async def get_thread(request: web.Request) -> web.Response:
     site = await cached_site(request, path_site(request))
     article_id = path_article(request)
-    limit = query_int(request, "limit", default=20, low=1, high=100)
+    limit = query_limit(request, THREAD_PAGE)
     page = await request.app[keys.COMMENTS].thread(
         site.id, article_id, cursor=request.query.get("cursor") or None, limit=limit
     )
@@ -292,7 +294,7 @@ async def post_report(request: web.Request) -> web.Response:
     data = await read_json_object(request, settings.max_request_bytes)
     f = Fields(data)
     f.only(("reason",))
-    reason = f.text("reason", max_chars=500)
+    reason = f.text("reason", max_chars=MAX_REASON_CHARS)
     f.done()
     # One reporter per network, as the rate limits count: a household's or a phone's many
     # addresses (one IPv6 host owns a whole /64) report a comment once.

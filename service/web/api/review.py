@@ -28,7 +28,6 @@ from service.store.review import Change, Claim, DecidedSample
 from service.times import iso
 from service.web import keys
 from service.web.api.common import (
-    MAX_BULK_IDS,
     authenticate,
     path_comment,
     path_site,
@@ -37,6 +36,10 @@ from service.web.api.common import (
 )
 from service.web.validation import (
     ARTICLE_ID,
+    ARTICLE_ID_RULE,
+    MAX_BULK_IDS,
+    MAX_REASON_CHARS,
+    PREVIEW_MAX,
     SLUG,
     Fields,
     parse_uuid,
@@ -50,7 +53,6 @@ MAX_CHANGES: Final = 500
 #: its transaction starts and becomes visible when it commits.
 CHANGES_OVERLAP_SECONDS: Final = 15.0
 PREVIEW_DEFAULT: Final = 200
-PREVIEW_MAX: Final = 2000
 PREVIEW_EXAMPLES: Final = 20
 
 routes = web.RouteTableDef()
@@ -92,9 +94,7 @@ async def queue_summary(request: web.Request) -> web.Response:
     site_id = _query_site(request)
     article_id = request.query.get("article") or None
     if article_id is not None and not ARTICLE_ID.match(article_id):
-        raise InvalidInput(
-            [FieldError("article", "must be 1-200 letters, digits or . _ : / - characters")]
-        )
+        raise InvalidInput([FieldError("article", f"must be {ARTICLE_ID_RULE}")])
     status = cast(Status, query_choice(request, "status", STATUSES, "held"))
     review = request.app[keys.REVIEW]
     summary = await review.summary(principal, site_id=site_id, article_id=article_id)
@@ -173,7 +173,7 @@ async def reopen(request: web.Request) -> web.Response:
     data = await read_json_object(request, request.app[keys.SETTINGS].max_request_bytes)
     f = Fields(data)
     f.only(("ids", "reason"))
-    reason = f.text("reason", max_chars=500)
+    reason = f.text("reason", max_chars=MAX_REASON_CHARS)
     ids = _ids(f)
     f.done()
     results, missing = await request.app[keys.COMMENTS].decide(

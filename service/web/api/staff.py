@@ -19,7 +19,7 @@ from service.store.values import Principal
 from service.times import iso
 from service.web import keys
 from service.web.api.common import authenticate, private
-from service.web.validation import query_int
+from service.web.validation import ROW_ID, STAFF_AUDIT_PAGE, query_limit
 
 routes = web.RouteTableDef()
 
@@ -40,7 +40,7 @@ async def _admin(request: web.Request) -> Principal:
 
 def _path_token(request: web.Request) -> int:
     raw = request.match_info["token"]
-    if not raw.isdigit() or len(raw) > 18:
+    if not ROW_ID.match(raw):
         raise NotFound("No such token; GET /v1/tokens lists them.")
     return int(raw)
 
@@ -140,6 +140,6 @@ async def enable_user(request: web.Request) -> web.Response:
 @routes.get("/v1/staff-audit")
 async def staff_audit(request: web.Request) -> web.Response:
     principal = await _admin(request)
-    limit = query_int(request, "limit", default=100, low=1, high=1000)
+    limit = query_limit(request, STAFF_AUDIT_PAGE)
     changes = await request.app[keys.STAFF].audit(principal.sites, limit)
     return private({"items": [change_json(c) for c in changes], "next_cursor": None})

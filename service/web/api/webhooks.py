@@ -8,7 +8,7 @@ the reason in the ``url`` field's problem; the deliverer checks it again at each
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Final, cast
+from typing import Any, cast
 from uuid import UUID
 
 from aiohttp import web
@@ -28,17 +28,19 @@ from service.times import iso
 from service.web import keys
 from service.web.api.common import authenticate, private
 from service.web.validation import (
+    DELIVERIES_PAGE,
+    MAX_DESCRIPTION_CHARS,
+    MAX_URL_CHARS,
+    ROW_ID,
     SLUG,
     Fields,
     parse_uuid,
     query_choice,
-    query_int,
+    query_limit,
     read_json_object,
 )
 from service.webhooks.deliverer import MAX_ATTEMPTS
 from service.webhooks.ssrf import UrlRefused
-
-MAX_DESCRIPTION_CHARS: Final = 500
 
 routes = web.RouteTableDef()
 
@@ -62,7 +64,7 @@ def _path_webhook(request: web.Request) -> UUID:
 
 def _path_delivery(request: web.Request) -> int:
     raw = request.match_info["delivery"]
-    if not raw.isdigit() or len(raw) > 18:
+    if not ROW_ID.match(raw):
         raise NotFound("No such delivery.")
     return int(raw)
 
@@ -143,7 +145,7 @@ def _bool(f: Fields, key: str) -> bool | None:
 
 
 async def _checked_url(request: web.Request, f: Fields, *, required: bool) -> str | None:
-    url = f.text("url", required=required, max_chars=2000)
+    url = f.text("url", required=required, max_chars=MAX_URL_CHARS)
     if url is None:
         return None
     try:
@@ -259,9 +261,9 @@ async def list_deliveries(request: web.Request) -> web.Response:
     principal = await _admin(request)
     endpoint_id = _path_webhook(request)
     state = cast(DeliveryState | None, query_choice(request, "status", DELIVERY_STATES, None))
-    limit = query_int(request, "limit", default=50, low=1, high=200)
+    limit = query_limit(request, DELIVERIES_PAGE)
     cursor = request.query.get("cursor") or None
-    if cursor is not None and not (cursor.isdigit() and len(cursor) <= 18):
+    if cursor is not None and not ROW_ID.match(cursor):
         raise InvalidInput([FieldError("cursor", "is not a cursor this API issued")])
     page = await request.app[keys.WEBHOOKS].deliveries(
         endpoint_id,
