@@ -29,8 +29,9 @@ DROP INDEX IF EXISTS comments_queue_score_idx;
 
 -- Cost: a migration runs in one transaction, so these CREATE INDEX cannot be CONCURRENTLY.
 -- Each holds a SHARE lock on comments while it builds: reads go on, but new comments,
--- status changes and scores wait until it is done, about as long as reading the table once
--- and sorting its keys (see bench/README.md for a measured figure). On a large, busy
--- table, first run both CREATE INDEX statements above as CREATE INDEX CONCURRENTLY IF NOT
--- EXISTS, outside a transaction; this migration then finds them and only drops the three
--- old indexes (DROP INDEX holds its exclusive lock on comments only for an instant).
+-- status changes and scores wait until it is done, about as long as reading the table
+-- once and sorting its keys. Measured on 1,000,000 comments on a shared 2-vCPU machine:
+-- 3.6 s and 5.1 s, so roughly a minute and a half per ten million comments. On a large,
+-- busy table, first run both CREATE INDEX statements above as CREATE INDEX CONCURRENTLY
+-- IF NOT EXISTS, outside a transaction; this migration then finds them and only drops the
+-- three old indexes (DROP INDEX holds its exclusive lock on comments only for an instant).
