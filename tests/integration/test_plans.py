@@ -23,13 +23,15 @@ from typing import Any
 import asyncpg
 import pytest
 from sqlalchemy import TextClause
-from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from service.store import queries as q
 
 PARENT = uuid.UUID("00000000-0000-4000-8000-000000000001")
 AUTHOR = bytes(32)  # the busy author: every tenth comment of the filled site is theirs
 PAGE = 50
+# The service's own dialect (asyncpg), for the statements as it sends them: $1, $2...
+DIALECT = create_async_engine("postgresql+asyncpg://").dialect
 BATCH = 16
 
 SEED = f"""
@@ -177,7 +179,7 @@ class GenericPlans:
 
     async def examine(self, case: Case) -> Examined:
         """Run ``case`` under EXPLAIN ANALYZE (rolled back): the rows its scans read."""
-        compiled = case.statement.compile(dialect=asyncpg_dialect.dialect())
+        compiled = case.statement.compile(dialect=DIALECT)
         name = self._names.get(id(case.statement))
         if name is None:
             name = self._names[id(case.statement)] = f"s{len(self._names)}"
