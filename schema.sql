@@ -20,7 +20,8 @@ INSERT INTO schema_migrations (version, name) VALUES
     (2, 'webhook_retention'),
     (3, 'staff_audit'),
     (4, 'readers'),
-    (5, 'shared_rate_limits')
+    (5, 'shared_rate_limits'),
+    (6, 'plans_that_stay_bounded')
 ON CONFLICT (version) DO NOTHING;
 
 -- The release before migrations kept its schema's version and checksum here; a database
@@ -92,16 +93,16 @@ CREATE INDEX IF NOT EXISTS comments_thread_idx
 -- The moderators' queue, oldest first and highest score first.
 CREATE INDEX IF NOT EXISTS comments_queue_age_idx
     ON comments (site_id, status, created_at, id);
-CREATE INDEX IF NOT EXISTS comments_queue_score_idx
-    ON comments (site_id, status, max_score DESC, id);
+CREATE INDEX IF NOT EXISTS comments_queue_top_score_idx
+    ON comments (site_id, status, (coalesce(max_score, 0)) DESC, id DESC);
 CREATE INDEX IF NOT EXISTS comments_parent_idx ON comments (parent_id) WHERE parent_id IS NOT NULL;
--- The repost check looks up one author's one text: an exact match, however busy the author.
-CREATE INDEX IF NOT EXISTS comments_repost_idx ON comments (site_id, author_key, body_hash, created_at);
+-- The repost check looks up one author's one text, newest first: an exact match, however
+-- busy the author or the site. It leads with the author (author_key is per site), so no plan
+-- can take it for a scan of the site (migration 0006).
+CREATE INDEX IF NOT EXISTS comments_author_text_idx
+    ON comments (author_key, body_hash, created_at DESC);
 DROP INDEX IF EXISTS comments_author_recent_idx;
 CREATE INDEX IF NOT EXISTS comments_author_email_idx ON comments (lower(author_email));
--- The oldest unscored comment of each site: the backlog check.
-CREATE INDEX IF NOT EXISTS comments_pending_idx ON comments (site_id, created_at)
-    WHERE status = 'pending';
 
 -- One row per comment to score. A job is claimed by setting locked_by/locked_until; a job
 -- whose lease has run out is claimable again, so a killed worker loses nothing.

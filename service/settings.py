@@ -65,6 +65,8 @@ class Settings:
     header_timeout: float = 10.0
     #: Seconds a request's body may take to arrive once a handler reads it (then 408).
     body_timeout: float = 30.0
+    #: Web processes ``serve`` starts, sharing its ports (SO_REUSEPORT); None: one per core.
+    web_processes: int | None = None
     db_pool_size: int = 10
     statement_timeout_ms: int = 5000
     worker_stale_after: float = 60.0
@@ -124,6 +126,11 @@ class Settings:
         netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
         return urlunsplit(parts._replace(netloc=netloc))
 
+    @property
+    def web_process_count(self) -> int:
+        """How many web processes ``serve`` runs: the setting, or one per core."""
+        return self.web_processes or os.cpu_count() or 1
+
     def with_database(self, url: str) -> Settings:
         return replace(self, database_url=url)
 
@@ -156,6 +163,7 @@ _ENV: dict[str, str] = {
     "max_name_chars": "REPLYGUARD_MAX_NAME_CHARS",
     "header_timeout": "REPLYGUARD_HEADER_TIMEOUT",
     "body_timeout": "REPLYGUARD_BODY_TIMEOUT",
+    "web_processes": "REPLYGUARD_WEB_PROCESSES",
     "db_pool_size": "REPLYGUARD_DB_POOL_SIZE",
     "statement_timeout_ms": "REPLYGUARD_STATEMENT_TIMEOUT_MS",
     "worker_stale_after": "REPLYGUARD_WORKER_STALE_AFTER",
@@ -216,7 +224,7 @@ def _parse(name: str, raw: str, kind: type) -> Any:
     var = _ENV[name]
     if name in ("model_dir", "data_dir"):
         return Path(raw).expanduser()
-    if name == "scorer_threads" or kind is int:
+    if name in ("scorer_threads", "web_processes") or kind is int:
         try:
             value = int(raw)
         except ValueError:

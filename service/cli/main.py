@@ -170,8 +170,18 @@ def _child(role: str, extra: Sequence[str], env: dict[str, str]) -> subprocess.P
     return subprocess.Popen([sys.executable, "-m", "service", role, *extra], env=env)
 
 
+def _serve_specs(settings: Settings, listen: list[str]) -> list[tuple[str, list[str]]]:
+    """The children ``serve`` runs: web processes, which share the public and operations
+    ports (the kernel spreads connections over them), then the scoring workers."""
+    webs = settings.web_process_count
+    web_args = [*listen, "--reuse-port"] if webs > 1 else listen
+    return [("web", web_args)] * webs + [("worker", [])] * settings.worker_processes
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
-    """Start the database if needed, then a web process and N workers; restart any that die."""
+    """Start the database if needed, then the web processes (one per core unless
+    REPLYGUARD_WEB_PROCESSES says otherwise, sharing both ports) and the workers; restart
+    any that die."""
     settings: Settings = args.settings
     # Without the scoring extra every worker would fail: say so once, before anything starts.
     if not scoring_installed("serve"):
@@ -188,8 +198,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     env = {**os.environ, "DATABASE_URL": settings.database_url}
     host, port = public.host, public.port
     listen = ["--host", host, "--port", str(port), "--ops-host", ops.host, "--ops-port"]
-    specs: list[tuple[str, list[str]]] = [("web", [*listen, str(ops.port)])]
-    specs += [("worker", [])] * settings.worker_processes
+    specs = _serve_specs(settings, [*listen, str(ops.port)])
 
     stopping = False
     failed = False
@@ -203,7 +212,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     children = [_child(role, extra, env) for role, extra in specs]
     restarts = [0.0] * len(children)
     print(
-        f"replyguard is starting on http://{host}:{port} (Ctrl-C stops it); "
+        f"replyguard is starting on http://{host}:{port} with "
+        f"{settings.web_process_count} web processes (Ctrl-C stops it); "
         f"/readyz and /metrics on http://{ops.host}:{ops.port}",
         flush=True,
     )

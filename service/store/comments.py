@@ -265,7 +265,7 @@ class CommentStore:
             if cursor:
                 params["after_ts"], params["after_id"] = decode_time_cursor(cursor)
         else:
-            statement = q.QUEUE_PAGE_SCORE
+            statement = q.QUEUE_PAGE_SCORE if label is None else q.QUEUE_PAGE_LABEL_SCORE
             params["after_key"] = params["after_id"] = None
             if cursor:
                 params["after_key"], params["after_id"] = decode_score_cursor(cursor)

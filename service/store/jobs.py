@@ -37,6 +37,7 @@ class JobStore:
             ).all()
             if not claimed:
                 return []
+            await conn.execute(q.FRESH_PLANS)
             attempts = {r.comment_id: r.attempts for r in claimed}
             rows = (await conn.execute(q.JOB_CONTEXT, {"comment_ids": list(attempts)})).all()
         jobs = []
@@ -112,12 +113,14 @@ class JobStore:
                     update_comment=False,
                 )
                 decided += 1
+            await conn.execute(q.FRESH_PLANS)
             await conn.execute(q.FINISH_JOBS, {"comment_ids": [item.comment_id for item in scored]})
         return decided
 
     async def finish(self, comment_ids: Iterable[UUID]) -> None:
         """Close jobs with nothing left to do (their comment was already decided)."""
         async with self._engine.begin() as conn:
+            await conn.execute(q.FRESH_PLANS)
             await conn.execute(q.FINISH_JOBS, {"comment_ids": list(comment_ids)})
 
     async def retry_or_hold(
@@ -171,6 +174,7 @@ class JobStore:
     async def release(self, worker_id: str, comment_ids: Iterable[UUID]) -> None:
         """Hand unscored jobs back on shutdown, without counting the attempt."""
         async with self._engine.begin() as conn:
+            await conn.execute(q.FRESH_PLANS)
             await conn.execute(
                 q.RELEASE_JOBS, {"comment_ids": list(comment_ids), "worker_id": worker_id}
             )

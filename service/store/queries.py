@@ -137,9 +137,16 @@ SWEEP_RATE_LIMITS: Final[TextClause] = text(
 # parent is not a comment of the same article, nothing is written (the caller rolls the
 # counts back). ON CONFLICT DO NOTHING on the article takes no row lock, so a hot article
 # does not serialise its comments. (Running it outside a transaction on the bare driver
-# connection was measured slower: 464/s against 877/s through SQLAlchemy.)
+# connection was measured slower: 464/s against 877/s through SQLAlchemy; and again for
+# issue 14 in autocommit through SQLAlchemy: 132-149/s against 168-255/s in alternating
+# rounds, no less CPU. So it stays one transaction, which also rolls a refusal's counts back.)
+#   parent_ok      the parent, found by primary key alone; its site and article are
+#                  compared after (in the WHERE, a generic plan built on a near-empty table
+#                  took a site_id index for them, and read every comment of the site)
 #   duplicate      the same author's same text within the window, newest first: refused,
-#                  and its status says what to tell the author (waiting, or published)
+#                  and its status says what to tell the author (waiting, or published).
+#                  comments_author_text_idx leads with author_key and body_hash, which no
+#                  other index does, so every plan reads at most the one row it returns
 #   article_known  an article created without a url or title takes the first one a later
 #                  comment gives; the WHERE locks the row only while something is missing.
 #                  (The web layer passes a url only when it is on one of the site's origins.)
@@ -153,16 +160,15 @@ INSERT_COMMENT: Final[TextClause] = text(
         FROM (
             SELECT
                 (SELECT allowed FROM rl_ok) AS allowed,
-                CAST(:parent_id AS uuid) IS NULL OR EXISTS (
-                    SELECT 1 FROM comments p
-                    WHERE p.id = :parent_id AND p.site_id = :site_id
-                      AND p.article_id = :article_id
-                ) AS parent_ok,
+                CAST(:parent_id AS uuid) IS NULL OR coalesce((
+                    SELECT p.site_id = :site_id AND p.article_id = :article_id
+                    FROM comments p WHERE p.id = :parent_id
+                ), false) AS parent_ok,
                 (
                     SELECT d.status FROM comments d
-                    WHERE d.site_id = :site_id AND d.author_key = :author_key
-                      AND d.body_hash = :body_hash
+                    WHERE d.author_key = :author_key AND d.body_hash = :body_hash
                       AND d.created_at > now() - make_interval(secs => :duplicate_window)
+                      AND d.site_id = :site_id
                     ORDER BY d.created_at DESC
                     LIMIT 1
                 ) AS duplicate_status
@@ -292,6 +298,11 @@ GET_COMMENT_FOR_AUTHOR: Final[TextClause] = text(
     """
 )
 
+# Keyset cursors (created_at, id) with "no cursor" as the lowest key, so the comparison is
+# always an index condition: an OR with "no cursor yet" is not.
+_AFTER_TS: Final = "coalesce(CAST(:after_ts AS timestamptz), '-infinity')"
+_AFTER_ID: Final = "coalesce(CAST(:after_id AS uuid), '00000000-0000-0000-0000-000000000000')"
+
 # The public thread. A comment is shown when it is approved and nothing above it waits for
 # moderation; a rejected comment is shown as "removed" (no name, no words) while a shown
 # reply hangs from it, so the conversation below it keeps its place. A pending or held
@@ -302,16 +313,17 @@ GET_COMMENT_FOR_AUTHOR: Final[TextClause] = text(
 #   removed   rejected ones that were answered (their own partial index) from which an
 #             approved reply is reached through rejected comments only, within the
 #             thread's depth
-# Each half is ordered and limited, so the merge reads no more than a page of each.
+# Each half is ordered and limited, so the merge reads no more than a page of each. The
+# cursor is an index condition (no cursor: from -infinity), so a later page starts where
+# the last one ended rather than reading every page before it.
 THREAD_PAGE: Final[TextClause] = text(
-    """
+    f"""
     SELECT id, parent_id, author_name, body, created_at, status FROM (
         (SELECT id, parent_id, author_name, body, created_at, status
          FROM comments
          WHERE site_id = :site_id AND article_id = :article_id AND status = 'approved'
            AND parent_id IS NULL
-           AND (CAST(:after_ts AS timestamptz) IS NULL
-                OR (created_at, id) > (CAST(:after_ts AS timestamptz), CAST(:after_id AS uuid)))
+           AND (created_at, id) > ({_AFTER_TS}, {_AFTER_ID})
          ORDER BY created_at, id
          LIMIT :limit)
         UNION ALL
@@ -319,9 +331,7 @@ THREAD_PAGE: Final[TextClause] = text(
          FROM comments r
          WHERE r.site_id = :site_id AND r.article_id = :article_id AND r.status = 'rejected'
            AND r.answered AND r.parent_id IS NULL
-           AND (CAST(:after_ts AS timestamptz) IS NULL
-                OR (r.created_at, r.id)
-                   > (CAST(:after_ts AS timestamptz), CAST(:after_id AS uuid)))
+           AND (r.created_at, r.id) > ({_AFTER_TS}, {_AFTER_ID})
            AND EXISTS (
                WITH RECURSIVE below AS (
                    SELECT k.id, k.status, 1 AS depth FROM comments k
@@ -368,40 +378,71 @@ THREAD_REPLIES: Final[TextClause] = text(
 
 # --- the moderators' queue --------------------------------------------------------------
 
-# Keyset pagination in either order. "score" sorts by the chosen label's score, or by the
-# highest label when none is chosen; a label filter keeps comments on which that label
-# fired (held or rejected by it).
+# Keyset pagination in either order, read site by site: each site's page comes ordered
+# from its own index (comments_queue_age_idx, comments_queue_top_score_idx) and stops after
+# a page, so a page costs the same with 100 held comments or 100,000, whatever plan the
+# connection cached. (A filter on several sites at once, or an OR with "no cursor yet",
+# cannot be an index condition: such a page sorted every held comment first.) No cursor
+# reads from the start: -infinity, and the lowest or highest id. A label filter keeps
+# comments on which that label fired (held or rejected by it); it is checked on the rows
+# the index yields, so it reads until a page of them is found.
+_QUEUE_SITES: Final = "unnest(coalesce(CAST(:sites AS text[]), ARRAY(SELECT id FROM sites)))"
+_QUEUE_FILTERS: Final = """
+          AND (CAST(:article_id AS text) IS NULL OR c.article_id = :article_id)
+          AND (CAST(:label AS text) IS NULL
+               OR c.explanation->'labels' @> CAST(:label_fired AS jsonb)
+               OR c.explanation->'labels' @> CAST(:label_rejected AS jsonb))
+"""
+
 QUEUE_PAGE_OLDEST: Final[TextClause] = text(
     f"""
     SELECT {_COMMENT_COLUMNS}
-    FROM comments c JOIN articles a ON a.site_id = c.site_id AND a.id = c.article_id
-    WHERE c.status = :status
-      AND (CAST(:sites AS text[]) IS NULL OR c.site_id = ANY(CAST(:sites AS text[])))
-      AND (CAST(:article_id AS text) IS NULL OR c.article_id = :article_id)
-      AND (CAST(:label AS text) IS NULL
-           OR c.explanation->'labels' @> CAST(:label_fired AS jsonb)
-           OR c.explanation->'labels' @> CAST(:label_rejected AS jsonb))
-      AND (CAST(:after_ts AS timestamptz) IS NULL
-           OR (c.created_at, c.id) > (CAST(:after_ts AS timestamptz), CAST(:after_id AS uuid)))
+    FROM {_QUEUE_SITES} AS s(id)
+    CROSS JOIN LATERAL (
+        SELECT c.* FROM comments c
+        WHERE c.site_id = s.id AND c.status = :status {_QUEUE_FILTERS}
+          AND (c.created_at, c.id) > ({_AFTER_TS}, {_AFTER_ID})
+        ORDER BY c.created_at, c.id
+        LIMIT :limit
+    ) c
+    JOIN articles a ON a.site_id = c.site_id AND a.id = c.article_id
     ORDER BY c.created_at, c.id
     LIMIT :limit
     """
 )
 
+# Highest score first: the highest label's (comments_queue_top_score_idx holds the same
+# expression; unscored comments count as 0), or with a label filter, that label's score
+# (QUEUE_PAGE_LABEL_SCORE). The latter is in no index: it sorts the comments on which
+# the label fired, a share of the queue.
 QUEUE_PAGE_SCORE: Final[TextClause] = text(
+    f"""
+    SELECT {_COMMENT_COLUMNS}, c.sort_key
+    FROM {_QUEUE_SITES} AS s(id)
+    CROSS JOIN LATERAL (
+        SELECT c.*, coalesce(c.max_score, 0) AS sort_key FROM comments c
+        WHERE c.site_id = s.id AND c.status = :status {_QUEUE_FILTERS}
+          AND (coalesce(c.max_score, 0), c.id)
+              < (coalesce(CAST(:after_key AS real), 'infinity'),
+                 coalesce(CAST(:after_id AS uuid), 'ffffffff-ffff-ffff-ffff-ffffffffffff'))
+        ORDER BY coalesce(c.max_score, 0) DESC, c.id DESC
+        LIMIT :limit
+    ) c
+    JOIN articles a ON a.site_id = c.site_id AND a.id = c.article_id
+    ORDER BY c.sort_key DESC, c.id DESC
+    LIMIT :limit
+    """
+)
+
+QUEUE_PAGE_LABEL_SCORE: Final[TextClause] = text(
     f"""
     SELECT * FROM (
         SELECT {_COMMENT_COLUMNS},
-               COALESCE(CASE WHEN CAST(:label AS text) IS NULL THEN c.max_score
-                             ELSE CAST(c.scores->>CAST(:label AS text) AS float8) END, 0)
-                   AS sort_key
+               coalesce(CAST(c.scores->>CAST(:label AS text) AS float8), 0) AS sort_key
         FROM comments c JOIN articles a ON a.site_id = c.site_id AND a.id = c.article_id
         WHERE c.status = :status
           AND (CAST(:sites AS text[]) IS NULL OR c.site_id = ANY(CAST(:sites AS text[])))
-          AND (CAST(:article_id AS text) IS NULL OR c.article_id = :article_id)
-          AND (CAST(:label AS text) IS NULL
-               OR c.explanation->'labels' @> CAST(:label_fired AS jsonb)
-               OR c.explanation->'labels' @> CAST(:label_rejected AS jsonb))
+          {_QUEUE_FILTERS}
     ) q
     WHERE CAST(:after_key AS float8) IS NULL
        OR (q.sort_key, q.id) < (CAST(:after_key AS float8), CAST(:after_id AS uuid))
@@ -451,20 +492,46 @@ GET_AUDIT: Final[TextClause] = text(
 
 # --- scoring jobs -----------------------------------------------------------------------
 
+# The worker's statements name a batch of ids (= ANY(array)). A generic plan built while
+# comments and scoring_jobs were nearly empty reads such a batch with a sequential scan,
+# and keeps doing so when they hold millions; a plan made for each execution sees the
+# tables' current size (even with no statistics) and looks the ids up by primary key.
+# Planning once per batch costs a fraction of a millisecond, so the worker's transactions
+# that run them start with this. (The web's statements are instead shaped so that any
+# plan is bounded: they run per request, and their planning would cost more than them.)
+FRESH_PLANS: Final[TextClause] = text("SET LOCAL plan_cache_mode = force_custom_plan")
+
 # The claim: one statement picks ready jobs and marks them taken.
-#   ready    queued jobs whose backoff has passed, and running jobs whose lease ran out
-#            (their worker died); SKIP LOCKED lets many workers claim side by side
+#   expired  running jobs whose lease ran out (their worker died), oldest lease first
+#   queued   queued jobs whose backoff has passed, oldest first
+#   ready    expired ones first, then queued ones, up to the batch. Each part reads its own
+#            partial index in order and stops at the batch (rows are locked only as the
+#            limit pulls them), so a claim costs the same behind a backlog of a million
+#            jobs; one OR over both states had to collect and sort every ready job first.
+#            SKIP LOCKED lets many workers claim side by side.
 #   UPDATE   counts the attempt at claim time, so a job that kills its worker every time
 #            still runs out of attempts
 CLAIM_JOBS: Final[TextClause] = text(
     """
-    WITH ready AS (
+    WITH expired AS (
         SELECT comment_id FROM scoring_jobs
-        WHERE (state = 'queued' AND run_after <= now())
-           OR (state = 'running' AND locked_until < now())
+        WHERE state = 'running' AND locked_until < now()
+        ORDER BY locked_until
+        LIMIT :limit
+        FOR UPDATE SKIP LOCKED
+    ),
+    queued AS (
+        SELECT comment_id FROM scoring_jobs
+        WHERE state = 'queued' AND run_after <= now()
         ORDER BY run_after
         LIMIT :limit
         FOR UPDATE SKIP LOCKED
+    ),
+    ready AS (
+        SELECT comment_id FROM expired
+        UNION ALL
+        SELECT comment_id FROM queued
+        LIMIT :limit
     )
     UPDATE scoring_jobs j
     SET state = 'running', attempts = j.attempts + 1, locked_by = :worker_id,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, Final, cast
 
@@ -135,9 +136,8 @@ async def post_comment(request: web.Request) -> web.Response:
         author_key=_author_key(new, network),
         body_hash=hashlib.sha256(" ".join(new.body.casefold().split()).encode()).digest(),
     )
-    request_hash = hashlib.sha256(
-        json.dumps([article_id, data], sort_keys=True, separators=(",", ":")).encode()
-    ).digest()
+    # Only a key's retries are compared with the request that took it.
+    request_hash = b"" if idempotency_key is None else _request_hash(article_id, data)
     limits = _submission_limits(settings, site.id, network, new.author_key)
     try:
         _local_limit(request, limits, "Too many comments from here; wait and try again.")
@@ -176,6 +176,13 @@ async def post_comment(request: web.Request) -> web.Response:
     response.headers["Location"] = f"/v1/comments/{submitted.id}"
     cors(request, response, site)
     return response
+
+
+def _request_hash(article_id: str, data: Mapping[str, Any]) -> bytes:
+    """The request as its Idempotency-Key's retries must repeat it: same article, same
+    fields, whatever their order or spacing."""
+    canonical = json.dumps([article_id, data], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).digest()
 
 
 def _on_site(url: str | None, site: Site) -> str | None:
