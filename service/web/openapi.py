@@ -909,8 +909,7 @@ _AUTHOR_SCHEMAS: Final[dict[str, Any]] = {
                 "type": ["string", "null"],
                 "format": "date-time",
                 "maxLength": 40,
-                "description": "suspend: required, in the future; ban: left out. "
-                + _TIME_RANGE,
+                "description": "suspend: required, in the future; ban: left out. " + _TIME_RANGE,
             },
             "reason": _text(500, required=True),
         },
@@ -942,8 +941,7 @@ _AUTHOR_PATHS: Final[dict[str, Any]] = {
     "/v1/sites/{site}/authors/{author}/comments": {
         "parameters": [_SITE_PARAM, _AUTHOR_PARAM],
         "get": {
-            "summary": "The author's comments on the site, newest first, as moderators see "
-            "them.",
+            "summary": "The author's comments on the site, newest first, as moderators see them.",
             "security": _BEARER,
             "parameters": [
                 {"name": "cursor", "in": "query", "schema": {"type": "string"}},

@@ -4,9 +4,7 @@ sign-in, their history, the trust rules, sanctions, erasure and the upgrade."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
-import hmac
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -22,6 +20,7 @@ from service.settings import Settings
 from service.store.authors import AuthorStore
 from service.store.schema import load_migrations, migrate
 from service.store.tokens import TokenStore
+from tests.author_tokens import make_token
 from tests.conftest import SiteFactory
 from tests.fakes import FakeScorer
 
@@ -30,21 +29,6 @@ MakeDatabase = Callable[[], Awaitable[str]]
 COMMENTS = "/v1/sites/daily/articles/a1/comments"
 #: The model would hold a toxic comment (0.97), never reject it: the trust rules' ground.
 HOLDS_TOXIC = {"toxicity": {"hold_at": 0.5, "reject_at": None}}
-
-
-def make_token(secret: str, claims: dict[str, Any], alg: str = "HS256") -> str:
-    """An HS256 JWT as a site's backend makes one (what PyJWT's encode gives)."""
-
-    def part(value: bytes) -> str:
-        return base64.urlsafe_b64encode(value).rstrip(b"=").decode()
-
-    signing = (
-        part(json.dumps({"alg": alg, "typ": "JWT"}).encode())
-        + "."
-        + part(json.dumps(claims).encode())
-    )
-    signature = hmac.new(secret.encode(), signing.encode(), hashlib.sha256).digest()
-    return f"{signing}.{part(signature)}"
 
 
 async def _post(client: Client, body: str, **extra: Any) -> dict[str, Any]:
@@ -218,8 +202,8 @@ async def test_ban__rejects_the_next_comment_at_once_and_the_202_is_unchanged(
     assert seen["explanation"]["rule"] == "banned"
     assert "banned" in seen["explanation"]["reason"]
     # Decided without the model: no score was stored for it.
-    assert await _fetch(settings, "SELECT 1 FROM comment_scores WHERE comment_id = $1",
-                        seen["id"]) == []  # fmt: skip
+    unscored = "SELECT 1 FROM comment_scores WHERE comment_id = $1"
+    assert await _fetch(settings, unscored, seen["id"]) == []
     profile = await (await client.get(f"/v1/sites/daily/authors/{author_id}", headers=mod)).json()
     assert profile["sanction"]["reason"] == "twenty rejected trolls"
     assert profile["history"] == {"approved": 1, "rejected": 1, "held": 0, "pending": 0}
@@ -331,8 +315,8 @@ async def test_author_comments__newest_first_in_pages(
         )
         page = await r.json()
         seen += [c["id"] for c in page["items"]]
-        assert all(c["author"]["history"] == {"approved": 0, "rejected": 0, "held": 0}
-                   for c in page["items"])  # fmt: skip
+        none_decided = {"approved": 0, "rejected": 0, "held": 0}
+        assert all(c["author"]["history"] == none_decided for c in page["items"])
         if page["next_cursor"] is None:
             break
         cursor = page["next_cursor"]
