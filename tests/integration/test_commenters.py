@@ -349,6 +349,12 @@ async def test_sso__a_valid_token_makes_a_verified_author_named_by_the_site(
     assert seen["author"]["verified"] is True and seen["author_name"] == "Ann Verified"
     profile = await (await client.get(f"/v1/sites/daily/authors/{expected}", headers=auth)).json()
     assert profile["verified"] is True and profile["name"] == "Ann Verified"
+    # The widget on the site's pages may send the header across origins.
+    preflight = await client.options(
+        COMMENTS,
+        headers={"Origin": "https://news.example", "Access-Control-Request-Method": "POST"},
+    )
+    assert "X-Author-Token" in preflight.headers["Access-Control-Allow-Headers"]
 
 
 async def test_sso__a_forged_expired_or_other_sites_token_is_refused_with_401(
