@@ -139,6 +139,15 @@ SCHEMAS: Final[dict[str, Any]] = {
             "allowed_origins": {"type": "array", "items": {"type": "string"}},
             "policy": _ref("Policy"),
             "policy_version": {"type": "integer"},
+            "sso": {
+                "type": "object",
+                "description": "whether the site signs its authors in; the secret is never "
+                "shown here (POST /v1/sites/{site}/sso-secret shows a new one once)",
+                "properties": {
+                    "enabled": {"type": "boolean"},
+                    "rotated_at": {"type": ["string", "null"], "format": "date-time"},
+                },
+            },
         },
     },
     "NewComment": {
