@@ -29,6 +29,17 @@ EMPTY_HISTORY: Final[Mapping[str, int]] = {"approved": 0, "rejected": 0, "held":
 
 
 @dataclass(frozen=True, slots=True)
+class AuthorSummary:
+    """What a queue item says of its author: counts per state, and their first comment."""
+
+    history: History
+    first_seen: datetime | None
+
+
+NO_SUMMARY: Final = AuthorSummary(EMPTY_HISTORY, None)
+
+
+@dataclass(frozen=True, slots=True)
 class Sanction:
     """A sanction in force: a ban (no end) or a suspension until a time."""
 
@@ -153,18 +164,21 @@ class AuthorRecords:
             sanction=sanction,
         )
 
-    async def histories(self, authors: Iterable[tuple[str, str]]) -> dict[tuple[str, str], History]:
-        """Counts per state of each (site, author id) in one query; an author with no
-        comments left (all erased) has the empty history."""
+    async def summaries(
+        self, authors: Iterable[tuple[str, str]]
+    ) -> dict[tuple[str, str], AuthorSummary]:
+        """Counts per state and first comment of each (site, author id), in one query; an
+        author with no comments left (all erased) has none."""
         wanted = sorted(set(authors))
         if not wanted:
             return {}
         params = {"sites": [s for s, _ in wanted], "author_ids": [a for _, a in wanted]}
         async with self._engine.connect() as conn:
             rows = (await conn.execute(q.AUTHOR_HISTORIES, params)).all()
-        found: dict[tuple[str, str], History] = {pair: EMPTY_HISTORY for pair in wanted}
+        found = dict.fromkeys(wanted, NO_SUMMARY)
         for r in rows:
-            found[(r.site_id, r.author_id)] = {k: int(getattr(r, k)) for k in EMPTY_HISTORY}
+            history = {k: int(getattr(r, k)) for k in EMPTY_HISTORY}
+            found[(r.site_id, r.author_id)] = AuthorSummary(history, r.first_seen)
         return found
 
     async def recent_comments(

@@ -797,14 +797,15 @@ AUTHOR_PROFILE: Final[TextClause] = text(
     """
 )
 
-# The counts of many authors at once (a queue page's), each (site, hex id) pair.
+# The counts and first comment of many authors at once (a queue page's), by (site, hex id).
 AUTHOR_HISTORIES: Final[TextClause] = text(
     """
     SELECT c.site_id, encode(c.author_key, 'hex') AS author_id,
            count(*) FILTER (WHERE c.status = 'approved') AS approved,
            count(*) FILTER (WHERE c.status = 'rejected') AS rejected,
            count(*) FILTER (WHERE c.status = 'held') AS held,
-           count(*) FILTER (WHERE c.status = 'pending') AS pending
+           count(*) FILTER (WHERE c.status = 'pending') AS pending,
+           min(c.created_at) AS first_seen
     FROM unnest(CAST(:sites AS text[]), CAST(:author_ids AS text[])) AS w(site_id, author_id)
     JOIN comments c ON c.site_id = w.site_id AND c.author_key = decode(w.author_id, 'hex')
     GROUP BY c.site_id, c.author_key

@@ -896,6 +896,7 @@ _AUTHOR_SCHEMAS: Final[dict[str, Any]] = {
             "id": {"type": ["string", "null"]},
             "name": {"type": "string"},
             "verified": {"type": "boolean"},
+            "first_seen": {"type": ["string", "null"], "format": "date-time"},
             "history": _HISTORY,
         },
     },

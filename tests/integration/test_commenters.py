@@ -100,6 +100,7 @@ async def test_first_comments__an_authors_first_n_wait_for_a_moderator(
     anns = [i["author"] for i in queue["items"] if i["id"] in ids]
     assert anns[0]["history"] == {"approved": 1, "rejected": 0, "held": 2}
     assert anns[0]["verified"] is False and anns[0]["name"] == "Ann"
+    assert anns[0]["first_seen"] == seen[0]["created_at"]
 
 
 async def test_trusted_after__publishes_what_the_model_would_hold_never_a_reject(
@@ -216,7 +217,7 @@ async def test_ban__rejects_the_next_comment_at_once_and_the_202_is_unchanged(
     assert [tuple(a) for a in audit] == [("sanctioned", "ban", "Mo"), ("unsanctioned", "ban", "Mo")]
     events = await _fetch(
         settings,
-        "SELECT event_type, payload FROM outbox WHERE event_type LIKE 'author.%' ORDER BY id",
+        "SELECT event_type, payload FROM outbox WHERE event_type LIKE 'author.%' ORDER BY seq",
     )
     assert [e["event_type"] for e in events] == ["author.sanctioned", "author.unsanctioned"]
     assert json.loads(events[0]["payload"])["author_id"] == author_id
@@ -232,7 +233,7 @@ async def test_suspension__rejects_until_its_end_then_ends_by_itself(
     await make_site()
     first = await _post(client, "fine words", author_email="hot@example.org")
     author_id = (await _comment(client, auth, first["id"]))["author"]["id"]
-    until = datetime.now(UTC) + timedelta(seconds=3)
+    until = datetime.now(UTC) + timedelta(seconds=5)
     r = await client.post(
         f"/v1/sites/daily/authors/{author_id}/sanctions",
         json={"kind": "suspend", "until": until.isoformat(), "reason": "cool off"},

@@ -96,11 +96,11 @@ async def get_author_comments(request: web.Request) -> web.Response:
     )
     if not page.items and request.query.get("cursor") is None:
         await _known(request, site_id, key)
-    histories = await records.histories([(site_id, key.hex())])
-    history = histories.get((site_id, key.hex()))
+    summaries = await records.summaries([(site_id, key.hex())])
+    author = summaries.get((site_id, key.hex()))
     return private(
         {
-            "items": [comment_json(c, None, history) for c in page.items],
+            "items": [comment_json(c, None, author) for c in page.items],
             "next_cursor": page.next_cursor,
         }
     )

@@ -5,7 +5,6 @@ tokens), the per-site cache and CORS, and the JSON shapes moderators see. Each A
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
 from typing import Any, Final
 from uuid import UUID
 
@@ -14,6 +13,7 @@ from aiohttp import web
 from moderation.domain import AuditEntry, Comment
 from moderation.errors import FieldError
 from service.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
+from service.store.authors import NO_SUMMARY, AuthorSummary
 from service.store.values import Principal, Site
 from service.times import iso
 from service.web import keys
@@ -94,10 +94,10 @@ def cors(request: web.Request, response: web.StreamResponse, site: Site) -> None
 def comment_json(
     comment: Comment,
     parent: Comment | None = None,
-    history: Mapping[str, int] | None = None,
+    author: AuthorSummary | None = None,
 ) -> dict[str, Any]:
     """A comment as moderators see it: everything, including why it is where it is, and
-    who wrote it (``history``: the author's counts on the site, when looked up)."""
+    who wrote it (``author``: their counts on the site and first comment, when looked up)."""
     return {
         "id": str(comment.id),
         "site_id": comment.site_id,
@@ -118,7 +118,7 @@ def comment_json(
         "body": comment.body,
         "author_name": comment.author_name,
         "author_email": comment.author_email,
-        "author": author_json(comment, history),
+        "author": author_json(comment, author),
         "status": comment.status,
         "status_reason": comment.status_reason,
         "created_at": iso(comment.created_at),
@@ -128,15 +128,16 @@ def comment_json(
     }
 
 
-def author_json(comment: Comment, history: Mapping[str, int] | None) -> dict[str, Any]:
-    """The author of a comment: id (None once erased), name, verified, and counts of their
-    approved, rejected and held comments on the site."""
-    counts = history or {}
+def author_json(comment: Comment, author: AuthorSummary | None) -> dict[str, Any]:
+    """The author of a comment: id (None once erased), name, verified, when first seen on
+    the site, and counts of their approved, rejected and held comments there."""
+    summary = author or NO_SUMMARY
     return {
         "id": comment.author_id,
         "name": comment.author_name,
         "verified": comment.author_verified,
-        "history": {k: int(counts.get(k, 0)) for k in ("approved", "rejected", "held")},
+        "first_seen": iso(summary.first_seen),
+        "history": {k: int(summary.history.get(k, 0)) for k in ("approved", "rejected", "held")},
     }
 
 

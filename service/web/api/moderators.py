@@ -78,14 +78,14 @@ async def get_queue(request: web.Request) -> web.Response:
         limit=limit,
     )
     parents = await store.get_many(c.parent_id for c in page.items if c.parent_id)
-    histories = await request.app[keys.AUTHORS].histories(
+    summaries = await request.app[keys.AUTHORS].summaries(
         (c.site_id, c.author_id) for c in page.items if c.author_id
     )
     items = [
         comment_json(
             c,
             parents.get(c.parent_id) if c.parent_id else None,
-            histories.get((c.site_id, c.author_id)) if c.author_id else None,
+            summaries.get((c.site_id, c.author_id)) if c.author_id else None,
         )
         for c in page.items
     ]

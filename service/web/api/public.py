@@ -305,11 +305,11 @@ async def get_comment(request: web.Request) -> web.Response:
     parent = None
     if comment.parent_id is not None:
         parent = (await store.get_many([comment.parent_id])).get(comment.parent_id)
-    history = None
+    author = None
     if comment.author_id is not None:
         pair = (comment.site_id, comment.author_id)
-        history = (await request.app[keys.AUTHORS].histories([pair])).get(pair)
-    return private(comment_json(comment, parent, history))
+        author = (await request.app[keys.AUTHORS].summaries([pair])).get(pair)
+    return private(comment_json(comment, parent, author))
 
 
 @routes.post("/v1/comments/{comment}/reports")
