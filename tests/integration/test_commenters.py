@@ -332,6 +332,7 @@ async def test_author_comments__newest_first_in_pages(
 async def test_sso__a_valid_token_makes_a_verified_author_named_by_the_site(
     client: Client,
     make_site: SiteFactory,
+    settings: Settings,
     auth: dict[str, str],
 ) -> None:
     await make_site()
@@ -350,6 +351,11 @@ async def test_sso__a_valid_token_makes_a_verified_author_named_by_the_site(
     assert seen["author"]["verified"] is True and seen["author_name"] == "Ann Verified"
     profile = await (await client.get(f"/v1/sites/daily/authors/{expected}", headers=auth)).json()
     assert profile["verified"] is True and profile["name"] == "Ann Verified"
+    long_name = make_token(secret, {"sub": "user-43", "name": "N" * 100, "exp": time.time() + 60})
+    r = await client.post(COMMENTS, json={"body": "long"}, headers={"X-Author-Token": long_name})
+    assert r.status == 202, await r.text()
+    named = await _comment(client, auth, (await r.json())["id"])
+    assert named["author_name"] == "N" * settings.max_name_chars
     # The widget on the site's pages may send the header across origins.
     preflight = await client.options(
         COMMENTS,

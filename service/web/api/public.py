@@ -121,7 +121,8 @@ async def post_comment(request: web.Request) -> web.Response:
     )
     author_email = f.email("author_email")
     if claims is not None:
-        author_name = claims.name or author_name
+        # The site's display name, cut to the length every stored name keeps to.
+        author_name = (claims.name or author_name or "")[: settings.max_name_chars]
         author_email = claims.email or author_email
     new = NewComment(
         site_id=site.id,
