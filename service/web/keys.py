@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from service.accounts.auth import Authenticator
 from service.netaddr import IPNetwork
 from service.settings import Settings
+from service.store.authors import AuthorRecords
 from service.store.comments import CommentStore
 from service.store.health import HealthStore
 from service.store.jobs import JobStore
@@ -46,3 +47,5 @@ REVIEW = web.AppKey("review", ReviewStore)
 STAFF = web.AppKey("staff", StaffStore)
 #: /v1/openapi.json as served: made once from this app's settings (service.web.openapi).
 OPENAPI = web.AppKey("openapi", str)
+#: Authors on a site: history, recent comments, sanctions (service.store.authors).
+AUTHORS = web.AppKey("authors", AuthorRecords)

@@ -29,6 +29,8 @@ from service.web.validation import (
     ACTIONS,
     ARTICLE_ID,
     ARTICLE_ID_RULE,
+    AUTHOR_COMMENTS_PAGE,
+    AUTHOR_ID,
     CONTROL_CHARS,
     DELIVERIES_PAGE,
     EMAIL,
@@ -212,6 +214,15 @@ _COMMENT_PARAM: Final = _path("comment", _UUID)
 _ROW_ID_SCHEMA: Final = {"type": "integer", "minimum": 0, "maximum": 10**ROW_ID_DIGITS - 1}
 _CURSOR: Final = _query("cursor")
 _PREFLIGHT: Final = "CORS preflight."
+_AUTHOR_TOKEN_HEADER: Final = {
+    "name": "X-Author-Token",
+    "in": "header",
+    "description": "An HS256 JWT from the site's sign-in, signed with its SSO secret: sub and "
+    "exp required; name, email, iat, nbf optional; aud, if present, the site id. With a "
+    "valid token author_name may be left out (the token's name is used) and the comment is "
+    "verified; an invalid, expired or other site's token is 401.",
+    "schema": {"type": "string", "maxLength": 4096},
+}
 
 
 # --- schemas ------------------------------------------------------------------------------
@@ -319,6 +330,12 @@ SCHEMAS: Final[dict[str, Schema]] = {
             "allowed_origins": {"type": "array", "items": _STRING},
             "policy": _ref("Policy"),
             "policy_version": _INTEGER,
+            "sso": {
+                "type": "object",
+                "description": "whether the site signs its authors in; the secret is never "
+                "shown here (POST /v1/sites/{site}/sso-secret shows a new one once)",
+                "properties": {"enabled": _BOOLEAN, "rotated_at": _WHEN_OR_NULL},
+            },
         },
     },
     "Accepted": {
@@ -373,6 +390,7 @@ SCHEMAS: Final[dict[str, Schema]] = {
             "status": {"enum": list(STATUSES)},
             "body": _STRING,
             "author_name": _STRING,
+            "author": _ref("CommentAuthor"),
             "parent": {"type": ["object", "null"]},
             "scores": {"type": ["object", "null"], "additionalProperties": {"type": "number"}},
             "explanation": {"type": ["object", "null"]},
@@ -414,10 +432,11 @@ _PATHS: Final[dict[str, Schema]] = {
         "post": _op(
             "Submit a comment or reply; answered at once, scored later.",
             _ok(_ref("Accepted"), status=202, description="Accepted and queued for scoring"),
-            (400, 404, 409, 413, 415, 422, 429, 503),
+            (400, 401, 404, 409, 413, 415, 422, 429, 503),
             body=_ref("NewComment"),
             parameters=[
-                {"name": "Idempotency-Key", "in": "header", "schema": _matching(IDEMPOTENCY_KEY)}
+                {"name": "Idempotency-Key", "in": "header", "schema": _matching(IDEMPOTENCY_KEY)},
+                _AUTHOR_TOKEN_HEADER,
             ],
         ),
         "get": _op(
@@ -946,9 +965,135 @@ _STAFF_PATHS: Final[dict[str, Schema]] = {
 }
 
 
+# --- authors: identity, history, trust, sanctions (service.web.api.authors) ---------------
+
+_AUTHOR_PARAM: Final = _path(
+    "author", _matching(AUTHOR_ID), "The author id: the hex of the author key"
+)
+_HISTORY: Final = {
+    "type": "object",
+    "properties": {k: _INTEGER for k in ("approved", "rejected", "held", "pending")},
+}
+_AUTHOR_SCHEMAS: Final[dict[str, Schema]] = {
+    "CommentAuthor": {
+        "type": "object",
+        "description": "Who wrote a comment; id is null once the author is erased.",
+        "properties": {
+            "id": _STRING_OR_NULL,
+            "name": _STRING,
+            "verified": _BOOLEAN,
+            "first_seen": _WHEN_OR_NULL,
+            "history": _HISTORY,
+        },
+    },
+    "Sanction": {
+        "type": "object",
+        "properties": {
+            "kind": {"enum": ["ban", "suspend"]},
+            "until": _WHEN_OR_NULL,
+            "reason": _STRING_OR_NULL,
+            "by": _STRING,
+            "at": _WHEN,
+        },
+    },
+    "SanctionNew": _input(
+        {
+            "kind": {"enum": ["ban", "suspend"]},
+            "until": {
+                **_time(nullable=True),
+                "description": "suspend: required, in the future; ban: left out. " + _TIME_RANGE,
+            },
+            "reason": _text(MAX_REASON_CHARS, required=True),
+        },
+        required=("kind", "reason"),
+        # A ban has no end; a suspension must have one.
+        oneOf=[
+            {"properties": {"kind": {"const": "ban"}, "until": {"type": "null"}}},
+            {
+                "required": ["until"],
+                "properties": {"kind": {"const": "suspend"}, "until": {"type": "string"}},
+            },
+        ],
+    ),
+    "Author": {
+        "type": "object",
+        "properties": {
+            "id": _STRING,
+            "name": _STRING_OR_NULL,
+            "verified": _BOOLEAN,
+            "first_seen": _WHEN_OR_NULL,
+            "last_seen": _WHEN_OR_NULL,
+            "history": _HISTORY,
+            "sanction": {"oneOf": [_ref("Sanction"), {"type": "null"}]},
+        },
+    },
+}
+_AUTHOR_PATHS: Final[dict[str, Schema]] = {
+    "/v1/sites/{site}/authors/{author}": {
+        "parameters": [_SITE_PARAM, _AUTHOR_PARAM],
+        "get": _op(
+            "An author on the site: name, verified, first and last seen, counts of their "
+            "comments per state, the sanction in force (moderators of the site).",
+            _ok(_ref("Author")),
+            (401, 404),
+            security=_BEARER,
+        ),
+    },
+    "/v1/sites/{site}/authors/{author}/comments": {
+        "parameters": [_SITE_PARAM, _AUTHOR_PARAM],
+        "get": _op(
+            "The author's comments on the site, newest first, as moderators see them.",
+            _ok(_page(_ref("Comment"))),
+            (401, 404, 422),
+            security=_BEARER,
+            parameters=[_CURSOR, _limit(AUTHOR_COMMENTS_PAGE)],
+        ),
+    },
+    "/v1/sites/{site}/authors/{author}/sanctions": {
+        "parameters": [_SITE_PARAM, _AUTHOR_PARAM],
+        "post": _op(
+            "Ban (until lifted) or suspend (until a time) the author, replacing any sanction "
+            "before; their new comments are rejected at once (rule banned or suspended). "
+            "Audited; sends author.sanctioned.",
+            _ok(_ref("Sanction"), status=201, description="Created"),
+            (400, 401, 404, 415, 422),
+            security=_BEARER,
+            body=_ref("SanctionNew"),
+        ),
+        "delete": _op(
+            "Lift the author's sanction; lifted is false when none was in force. Audited; "
+            "sends author.unsanctioned.",
+            _ok({"type": "object", "properties": {"lifted": _BOOLEAN}}),
+            (401, 404),
+            security=_BEARER,
+        ),
+    },
+    "/v1/sites/{site}/sso-secret": {
+        "parameters": [_SITE_PARAM],
+        "post": _op(
+            "A new SSO secret for the site's sign-in to sign author tokens with (admin); shown "
+            "this once, and the one before stops working at once.",
+            _ok(
+                {"type": "object", "properties": {"secret": _STRING, "rotated_at": _WHEN}},
+                status=201,
+                description="Created",
+            ),
+            (401, 403, 404),
+            security=_BEARER,
+        ),
+    },
+}
+
+
 # --- the document -------------------------------------------------------------------------
 
-PATHS: Final[dict[str, Schema]] = {**_PATHS, **_WEBHOOK_PATHS, **_PAGE_PATHS, **_STAFF_PATHS}
+PATHS: Final[dict[str, Schema]] = {
+    **_PATHS,
+    **_WEBHOOK_PATHS,
+    **_PAGE_PATHS,
+    **_STAFF_PATHS,
+    **_AUTHOR_PATHS,
+}
 _SECURITY_SCHEMES: Final = {
     "bearer": {"type": "http", "scheme": "bearer", "description": "Moderator or admin token"},
     "authorToken": {"type": "http", "scheme": "bearer", "description": "author_token"},
@@ -983,6 +1128,7 @@ def build_spec(settings: Settings) -> Schema:
                 "NewComment": _new_comment(settings),
                 **_WEBHOOK_SCHEMAS,
                 **_STAFF_SCHEMAS,
+                **_AUTHOR_SCHEMAS,
             },
             "responses": {
                 "Problem": {

@@ -91,6 +91,8 @@ IDEMPOTENCY_KEY: Final = whole(r"[!-~]{1,255}")
 #: A bigint row id (a token, a delivery) in a path or a cursor: 18 digits always fit.
 ROW_ID_DIGITS: Final = 18
 ROW_ID: Final = whole(rf"[0-9]{{1,{ROW_ID_DIGITS}}}")
+#: An author id is the hex of the author key (32 bytes today; older keys may differ).
+AUTHOR_ID: Final = whole(r"(?:[0-9a-f]{2}){1,64}")
 
 # Characters, after normalising (Fields.text), of the fields that are not settings.
 MAX_EMAIL_CHARS: Final = 254
@@ -121,6 +123,7 @@ THREAD_PAGE: Final = PageSize(default=20, most=100)
 QUEUE_PAGE: Final = PageSize(default=50, most=200)
 DELIVERIES_PAGE: Final = PageSize(default=50, most=200)
 STAFF_AUDIT_PAGE: Final = PageSize(default=100, most=1000)
+AUTHOR_COMMENTS_PAGE: Final = PageSize(default=20, most=100)
 
 # JSON's \uXXXX escapes can name half of a surrogate pair alone; Python keeps it in the str,
 # and UTF-8 (PostgreSQL, hashing, the log) cannot encode it.

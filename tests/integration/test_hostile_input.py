@@ -74,6 +74,8 @@ def _bases(real: dict[str, str]) -> dict[tuple[str, str], tuple[dict[str, str], 
         "max_links": 2,
         "report_threshold": 3,
         "backlog_seconds": 600,
+        "first_comments_held": 1,
+        "trusted_after": 10,
     }
     comment, thread = real["comment"], "/v1/sites/{site}/articles/{article}/comments"
     return {
@@ -89,6 +91,14 @@ def _bases(real: dict[str, str]) -> dict[tuple[str, str], tuple[dict[str, str], 
             },
         ),
         ("get", thread): ({"cursor": "", "limit": "10"}, None),
+        ("post", "/v1/sites/{site}/authors/{author}/sanctions"): (
+            {},
+            {"kind": "suspend", "until": "2999-01-01T00:00:00Z", "reason": "trolling"},
+        ),
+        ("get", "/v1/sites/{site}/authors/{author}/comments"): (
+            {"cursor": "", "limit": "10"},
+            None,
+        ),
         ("post", "/v1/comments/{comment}/reports"): ({}, {"reason": "spam"}),
         ("post", "/v1/comments/{comment}/decision"): ({}, {"action": "reject", "reason": "r"}),
         ("post", "/v1/decisions"): ({}, {"ids": [comment], "action": "reject", "reason": "r"}),
@@ -421,7 +431,9 @@ async def real(
         headers=auth,
     )
     assert posted.status == 202 and hook.status == 201, await hook.text()
+    seen = await client.get(f"/v1/comments/{(await posted.json())['id']}", headers=auth)
     return {
+        "author": (await seen.json())["author"]["id"],
         "site": "daily",
         "article": "story-1",
         "comment": (await posted.json())["id"],

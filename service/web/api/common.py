@@ -13,6 +13,7 @@ from aiohttp import web
 from moderation.domain import AuditEntry, Comment
 from moderation.errors import FieldError
 from service.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
+from service.store.authors import NO_SUMMARY, AuthorSummary
 from service.store.values import Principal, Site
 from service.times import iso
 from service.web import keys
@@ -87,8 +88,13 @@ def cors(request: web.Request, response: web.StreamResponse, site: Site) -> None
         response.headers["Access-Control-Expose-Headers"] = "Retry-After"
 
 
-def comment_json(comment: Comment, parent: Comment | None = None) -> dict[str, Any]:
-    """A comment as moderators see it: everything, including why it is where it is."""
+def comment_json(
+    comment: Comment,
+    parent: Comment | None = None,
+    author: AuthorSummary | None = None,
+) -> dict[str, Any]:
+    """A comment as moderators see it: everything, including why it is where it is, and
+    who wrote it (``author``: their counts on the site and first comment, when looked up)."""
     return {
         "id": str(comment.id),
         "site_id": comment.site_id,
@@ -109,12 +115,26 @@ def comment_json(comment: Comment, parent: Comment | None = None) -> dict[str, A
         "body": comment.body,
         "author_name": comment.author_name,
         "author_email": comment.author_email,
+        "author": author_json(comment, author),
         "status": comment.status,
         "status_reason": comment.status_reason,
         "created_at": iso(comment.created_at),
         "status_changed_at": iso(comment.status_changed_at),
         "scores": comment.scores,
         "explanation": comment.explanation,
+    }
+
+
+def author_json(comment: Comment, author: AuthorSummary | None) -> dict[str, Any]:
+    """The author of a comment: id (None once erased), name, verified, when first seen on
+    the site, and counts of their approved, rejected and held comments there."""
+    summary = author or NO_SUMMARY
+    return {
+        "id": comment.author_id,
+        "name": comment.author_name,
+        "verified": comment.author_verified,
+        "first_seen": iso(summary.first_seen),
+        "history": {k: int(summary.history.get(k, 0)) for k in ("approved", "rejected", "held")},
     }
 
 

@@ -7,13 +7,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any, Final, cast
 
 from aiohttp import web
 
 from moderation.errors import FieldError
+from service.accounts import sso
 from service.errors import (
     NotFound,
     RateLimited,
@@ -48,7 +49,7 @@ from service.web.validation import (
     url_origin,
 )
 
-CORS_HEADERS: Final = "Content-Type, Authorization, Idempotency-Key"
+CORS_HEADERS: Final = "Content-Type, Authorization, Idempotency-Key, X-Author-Token"
 #: Rows a site's comment count is spread over (service.web.ratelimit.Check): as many comments
 #: to one site can be written at once.
 SITE_LIMIT_SHARDS: Final = 16
@@ -115,13 +116,23 @@ async def post_comment(request: web.Request) -> web.Response:
         max_bytes=settings.max_body_bytes,
         multiline=True,
     )
-    author_name = f.text("author_name", required=True, max_chars=settings.max_name_chars)
+    claims = _author_claims(request, site)
+    author_name = f.text(
+        "author_name",
+        required=claims is None or claims.name is None,
+        max_chars=settings.max_name_chars,
+    )
+    author_email = f.email("author_email")
+    if claims is not None:
+        # The site's display name, cut to the length every stored name keeps to.
+        author_name = (claims.name or author_name or "")[: settings.max_name_chars]
+        author_email = claims.email or author_email
     new = NewComment(
         site_id=site.id,
         article_id=article_id,
         body=body or "",
         author_name=author_name or "",
-        author_email=f.email("author_email"),
+        author_email=author_email,
         parent_id=cast(Any, f.uuid("parent_id")),
         article_url=_on_site(f.url("article_url"), site),
         article_title=f.text("article_title", max_chars=MAX_TITLE_CHARS),
@@ -133,11 +144,16 @@ async def post_comment(request: web.Request) -> web.Response:
     network = client_network(_client(request))
     new = replace(
         new,
-        author_key=_author_key(new, network),
+        author_key=_author_key(new, network)
+        if claims is None
+        else sso.author_key(site.id, claims.sub),
+        author_verified=claims is not None,
         body_hash=hashlib.sha256(" ".join(new.body.casefold().split()).encode()).digest(),
     )
-    # Only a key's retries are compared with the request that took it.
-    request_hash = b"" if idempotency_key is None else _request_hash(article_id, data)
+    # Only a key's retries are compared with the request that took it; a verified author's
+    # request is theirs alone: the same key under another sign-in differs.
+    signed = [] if claims is None else [claims.sub]
+    request_hash = b"" if idempotency_key is None else _request_hash([article_id, data, *signed])
     limits = _submission_limits(settings, site.id, network, new.author_key)
     try:
         _local_limit(request, limits, "Too many comments from here; wait and try again.")
@@ -178,10 +194,10 @@ async def post_comment(request: web.Request) -> web.Response:
     return response
 
 
-def _request_hash(article_id: str, data: Mapping[str, Any]) -> bytes:
-    """The request as its Idempotency-Key's retries must repeat it: same article, same
-    fields, whatever their order or spacing."""
-    canonical = json.dumps([article_id, data], sort_keys=True, separators=(",", ":"))
+def _request_hash(parts: Sequence[Any]) -> bytes:
+    """The request as its Idempotency-Key's retries must repeat it (the article, the fields
+    whatever their order or spacing, and who signed in)."""
+    canonical = json.dumps(list(parts), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).digest()
 
 
@@ -196,6 +212,15 @@ def _on_site(url: str | None, site: Site) -> str | None:
 def _client(request: web.Request) -> IPAddress | None:
     trusted = request.app[keys.TRUSTED_PROXIES]
     return client_address(request.remote, request.headers.get("X-Forwarded-For"), trusted)
+
+
+def _author_claims(request: web.Request, site: Site) -> sso.AuthorClaims | None:
+    """The verified author of an ``X-Author-Token`` header, None without one; a token that
+    is sent must be valid (401 otherwise: never a silent downgrade to unverified)."""
+    token = request.headers.get("X-Author-Token")
+    if token is None:
+        return None
+    return sso.verify_author_token(token.strip(), secret=site.sso_secret, site_id=site.id)
 
 
 def _author_key(new: NewComment, network: str) -> bytes:
@@ -290,7 +315,11 @@ async def get_comment(request: web.Request) -> web.Response:
     parent = None
     if comment.parent_id is not None:
         parent = (await store.get_many([comment.parent_id])).get(comment.parent_id)
-    return private(comment_json(comment, parent))
+    author = None
+    if comment.author_id is not None:
+        pair = (comment.site_id, comment.author_id)
+        author = (await request.app[keys.AUTHORS].summaries([pair])).get(pair)
+    return private(comment_json(comment, parent, author))
 
 
 @routes.post("/v1/comments/{comment}/reports")
