@@ -390,10 +390,11 @@ input, textarea { font: inherit; padding: 0.4em; border: 1px solid #9aa3b2; bord
       const token = authToken();
       const author = token ? tokenName(token) : nameInput.value.trim();
       const text = bodyInput.value.trim();
-      if ((!author && !token) || !text) {
+      const nameMissing = !author && !token;
+      if (nameMissing || !text) {
         formStatus.className = "form-status error";
-        formStatus.textContent = !author ? "Please give your name." : "Please write a comment.";
-        (!author ? nameInput : bodyInput).focus();
+        formStatus.textContent = nameMissing ? "Please give your name." : "Please write a comment.";
+        (nameMissing ? nameInput : bodyInput).focus();
         return;
       }
       submit.disabled = true;
