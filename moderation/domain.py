@@ -66,6 +66,10 @@ class Comment:
     explanation: dict[str, Any] | None = None
     article_title: str | None = None
     article_url: str | None = None
+    #: The public author id (hex of the author key); None once the author is erased.
+    author_id: str | None = None
+    #: Posted with a valid token from the site's own sign-in (SSO).
+    author_verified: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,3 +85,27 @@ class AuditEntry:
     reason: str | None
     explanation: dict[str, Any] | None
     created_at: datetime
+
+
+# --- the author's standing (issue 12) --------------------------------------------------
+
+#: A ban lasts until lifted; a suspension ends by itself.
+SanctionKind = Literal["ban", "suspend"]
+SANCTION_KINDS: tuple[SanctionKind, ...] = ("ban", "suspend")
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorStanding:
+    """What the site knows of a comment's author when the comment is decided: one more
+    input to ``moderation.policy.decide``, gathered by the service."""
+
+    verified: bool = False
+    #: The author's comments on the site before this one, in any state.
+    earlier_comments: int = 0
+    #: The author's approved comments on the site.
+    approved: int = 0
+    #: The author's comments rejected in the last 90 days.
+    rejected_recently: int = 0
+    #: The sanction in force now (an ended suspension is none), and when it ends.
+    sanction: SanctionKind | None = None
+    sanction_until: datetime | None = None

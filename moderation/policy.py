@@ -14,6 +14,16 @@ Precedence, first match wins (each step is a ``rule`` name stored in the explana
 Rejection comes first in every mode, so raising a score can never move a comment from
 rejected towards approved. Policies arrive as JSON from admins; ``Policy.from_json`` names
 every field that is wrong rather than stopping at the first.
+
+Then the author's standing (``AuthorStanding``), a separate step after the rules above:
+
+- ``banned`` / ``suspended``: a sanction in force -> rejected, before every rule
+- ``trusted_author``: ``trusted_after`` approved and none rejected in 90 days turn a
+  ``hold_threshold`` hold (the model alone) into approved
+- ``first_comments``: fewer than ``first_comments_held`` earlier comments turn an approval
+  into held
+
+Trust never undoes a reject, nor passes a blocked term; the first-comments rule only holds.
 """
 
 from __future__ import annotations
@@ -24,7 +34,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Final, Literal
 
-from moderation.domain import DETOXIFY_LABELS, ModelInfo, Scores, Verdict
+from moderation.domain import DETOXIFY_LABELS, AuthorStanding, ModelInfo, Scores, Verdict
 from moderation.errors import FieldError, InvalidPolicy
 
 Mode = Literal["auto", "pre", "post"]
@@ -39,6 +49,11 @@ Rule = Literal[
     "link_limit",
     "hold_threshold",
     "below_thresholds",
+    # The author's standing (issue 12).
+    "banned",
+    "suspended",
+    "first_comments",
+    "trusted_author",
 ]
 
 MAX_TERMS: Final = 1000
@@ -53,6 +68,8 @@ _POLICY_FIELDS: Final = frozenset(
         "max_links",
         "report_threshold",
         "backlog_seconds",
+        "first_comments_held",
+        "trusted_after",
     }
 )
 
@@ -90,6 +107,10 @@ class Policy:
     report_threshold: int = 3
     #: Age of the oldest unscored comment past which the site is in backlog.
     backlog_seconds: int = 300
+    #: An author's first N comments wait for a moderator (0: off).
+    first_comments_held: int = 0
+    #: N approved comments and none rejected in 90 days publish what the model would hold.
+    trusted_after: int = 0
     version: int = 1
 
     @classmethod
@@ -141,6 +162,8 @@ class Policy:
             "max_links": self.max_links,
             "report_threshold": self.report_threshold,
             "backlog_seconds": self.backlog_seconds,
+            "first_comments_held": self.first_comments_held,
+            "trusted_after": self.trusted_after,
         }
 
 
@@ -170,6 +193,8 @@ _COUNTS: Final[dict[str, tuple[int, int, bool]]] = {
     "max_links": (0, 1000, True),
     "report_threshold": (1, 10_000, False),
     "backlog_seconds": (10, 86_400, False),
+    "first_comments_held": (0, 1000, False),
+    "trusted_after": (0, 100_000, False),
 }
 
 
@@ -236,8 +261,10 @@ def decide(
     links: int,
     model: ModelInfo,
     policy_source: Literal["site", "article"] = "site",
+    standing: AuthorStanding | None = None,
 ) -> Decision:
-    """Apply ``policy`` to one scored comment. ``text`` is the normalised text."""
+    """Apply ``policy`` to one scored comment. ``text`` is the normalised text; ``standing``
+    is its author's, when the service knows it (then the trust rules and sanctions apply)."""
     labels = [
         _label_row(label, scores.get(label), policy.thresholds.get(label))
         for label in _label_order(policy, scores)
@@ -283,7 +310,62 @@ def decide(
         "policy_version": policy.version,
         "policy_source": policy_source,
     }
+    decision = Decision(verdict=verdict, rule=rule, explanation=explanation)
+    if standing is None:
+        return decision
+    return apply_standing(policy, decision, standing)
+
+
+# --- the author's standing (issue 12) ----------------------------------------------------
+
+
+def apply_standing(policy: Policy, decision: Decision, standing: AuthorStanding) -> Decision:
+    """The decision after the author's standing: sanctions first, then trust, then the
+    first-comments rule. The explanation gains ``author`` and, where a rule fired, its
+    verdict, rule and reason replace the ones before (kept as ``before``)."""
+    verdict, rule, reason = decision.verdict, decision.rule, None
+    if standing.sanction == "ban":
+        verdict, rule, reason = "rejected", "banned", "the author is banned from this site"
+    elif standing.sanction == "suspend":
+        until = standing.sanction_until.isoformat() if standing.sanction_until else "later"
+        verdict, rule, reason = "rejected", "suspended", f"the author is suspended until {until}"
+    elif _trusted(policy, standing) and rule == "hold_threshold":
+        verdict, rule = "approved", "trusted_author"
+        reason = (
+            f"trusted author: {standing.approved} approved, none rejected in 90 days "
+            f"(trusted_after {policy.trusted_after}); the model would have held it"
+        )
+    if verdict == "approved" and standing.earlier_comments < policy.first_comments_held:
+        verdict, rule = "held", "first_comments"
+        reason = (
+            f"one of the author's first {policy.first_comments_held} comments "
+            f"({standing.earlier_comments} before this one)"
+        )
+    explanation = {**decision.explanation, "author": _standing_json(policy, standing)}
+    if reason is not None:
+        explanation["before"] = {"verdict": decision.verdict, "rule": decision.rule}
+        explanation.update(verdict=verdict, rule=rule, reason=reason)
     return Decision(verdict=verdict, rule=rule, explanation=explanation)
+
+
+def _trusted(policy: Policy, standing: AuthorStanding) -> bool:
+    return (
+        policy.trusted_after > 0
+        and standing.approved >= policy.trusted_after
+        and standing.rejected_recently == 0
+    )
+
+
+def _standing_json(policy: Policy, standing: AuthorStanding) -> dict[str, Any]:
+    return {
+        "verified": standing.verified,
+        "earlier_comments": standing.earlier_comments,
+        "approved": standing.approved,
+        "rejected_recently": standing.rejected_recently,
+        "trusted": _trusted(policy, standing),
+        "sanction": standing.sanction,
+        "sanction_until": standing.sanction_until.isoformat() if standing.sanction_until else None,
+    }
 
 
 def _label_order(policy: Policy, scores: Scores) -> list[str]:
@@ -330,6 +412,7 @@ __all__ = [
     "Policy",
     "Rule",
     "Thresholds",
+    "apply_standing",
     "decide",
     "find_terms",
     "max_score",

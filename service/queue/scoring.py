@@ -119,6 +119,11 @@ class ScoringWorker:
         if len(live) < len(jobs):
             # A moderator decided these before the model got to them; nothing to score.
             await self._jobs.finish(j.comment_id for j in jobs if j.status != "pending")
+        sanctioned = [j for j in live if j.standing.sanction is not None]
+        if sanctioned:
+            # A banned or suspended author's comment is rejected at once: no model needed.
+            await self._reject_sanctioned(sanctioned)
+            live = [j for j in live if j.standing.sanction is None]
         if not live:
             return
         texts = [normalise_for_scoring(j.body) for j in live]
@@ -162,6 +167,7 @@ class ScoringWorker:
                     links=count_links(job.body),
                     model=model,
                     policy_source=job.policy_source,
+                    standing=job.standing,
                 ),
             )
             for job, text, result in zip(live, texts, scores, strict=True)
@@ -176,6 +182,28 @@ class ScoringWorker:
             decided,
             extra={"count": len(live), "ms": round(elapsed_ms, 1), "decided": decided},
         )
+
+    async def _reject_sanctioned(self, jobs: list[ClaimedJob]) -> None:
+        """Decide sanctioned authors' comments without scores: the policy's standing step
+        rejects them (rule ``banned`` or ``suspended``) whatever a model would say."""
+        model = self._scorer.model
+        unscored = [
+            ScoredComment(
+                comment_id=job.comment_id,
+                scores={},
+                decision=decide(
+                    job.policy,
+                    {},
+                    text=normalise_for_scoring(job.body),
+                    links=count_links(job.body),
+                    model=model,
+                    policy_source=job.policy_source,
+                    standing=job.standing,
+                ),
+            )
+            for job in jobs
+        ]
+        self.decided += await self._jobs.complete(model, unscored)
 
     def _delay(self, attempts: int) -> float:
         s = self._settings

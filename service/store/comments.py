@@ -123,6 +123,7 @@ class CommentStore:
                         "token_hash": hash_token(token),
                         "author_key": new.author_key,
                         "body_hash": new.body_hash,
+                        "author_verified": new.author_verified,
                         "duplicate_window": duplicate_window,
                     },
                 )

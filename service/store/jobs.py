@@ -10,6 +10,7 @@ from uuid import UUID
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from moderation.domain import (
+    AuthorStanding,
     CommentId,
     ModelInfo,
 )
@@ -56,6 +57,14 @@ class JobStore:
                     article_id=r.article_id,
                     policy=policy,
                     policy_source=source,
+                    standing=AuthorStanding(
+                        verified=r.author_verified,
+                        earlier_comments=r.earlier_comments,
+                        approved=r.approved,
+                        rejected_recently=r.rejected_recently,
+                        sanction=r.sanction_kind,
+                        sanction_until=r.sanction_until,
+                    ),
                 )
             )
         return jobs
@@ -64,30 +73,33 @@ class JobStore:
         """Store scores and decisions and finish the jobs, in one transaction.
 
         A comment already scored by this model version (its job ran twice) is skipped; a
-        comment a moderator already decided keeps that decision. Returns how many
+        comment a moderator already decided keeps that decision. An item without scores
+        (decided without the model) stores its decision alone. Returns how many
         comments this call decided.
         """
         decided = 0
         async with self._engine.begin() as conn:
             for item in scored:
-                first = (
-                    await conn.execute(
-                        q.INSERT_SCORES,
-                        {
-                            "comment_id": item.comment_id,
-                            "model_name": model.name,
-                            "model_version": model.version,
-                            "scores": dumps(dict(item.scores)),
-                        },
-                    )
-                ).first()
-                if first is None:
-                    continue
+                # No scores: decided without the model (a sanctioned author), nothing to keep.
+                if item.scores:
+                    first = (
+                        await conn.execute(
+                            q.INSERT_SCORES,
+                            {
+                                "comment_id": item.comment_id,
+                                "model_name": model.name,
+                                "model_version": model.version,
+                                "scores": dumps(dict(item.scores)),
+                            },
+                        )
+                    ).first()
+                    if first is None:
+                        continue
                 decision = item.decision
                 values = {
                     "comment_id": item.comment_id,
-                    "scores": dumps(dict(item.scores)),
-                    "max_score": max_score(item.scores),
+                    "scores": dumps(dict(item.scores)) if item.scores else None,
+                    "max_score": max_score(item.scores) if item.scores else None,
                     "explanation": dumps(decision.explanation),
                 }
                 row = (

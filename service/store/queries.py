@@ -14,7 +14,8 @@ from sqlalchemy import TextClause, text
 
 GET_SITE: Final[TextClause] = text(
     """
-    SELECT id, name, allowed_origins, policy, policy_version, created_at, updated_at
+    SELECT id, name, allowed_origins, policy, policy_version, created_at, updated_at,
+           sso_secret, sso_rotated_at
     FROM sites WHERE id = :site_id
     """
 )
@@ -33,7 +34,7 @@ UPSERT_SITE: Final[TextClause] = text(
             + CASE WHEN s.policy = EXCLUDED.policy THEN 0 ELSE 1 END,
         updated_at = now()
     RETURNING id, name, allowed_origins, policy, policy_version, created_at, updated_at,
-              (xmax = 0) AS created
+              sso_secret, sso_rotated_at, (xmax = 0) AS created
     """
 )
 
@@ -189,9 +190,10 @@ INSERT_COMMENT: Final[TextClause] = text(
     ),
     comment AS (
         INSERT INTO comments (site_id, article_id, parent_id, body, author_name,
-                              author_email, author_token_hash, author_key, body_hash)
+                              author_email, author_token_hash, author_key, body_hash,
+                              author_verified)
         SELECT :site_id, :article_id, :parent_id, :body, :author_name, :author_email,
-               :token_hash, :author_key, :body_hash
+               :token_hash, :author_key, :body_hash, :author_verified
         FROM ok WHERE allowed AND parent_ok AND fresh
         RETURNING id, created_at
     ),
@@ -251,7 +253,8 @@ SWEEP_IDEMPOTENCY_KEYS: Final[TextClause] = text(
 _COMMENT_COLUMNS: Final = """
     c.id, c.site_id, c.article_id, c.parent_id, c.body, c.author_name, c.author_email,
     c.status, c.created_at, c.status_changed_at, c.status_reason, c.scores, c.explanation,
-    a.title AS article_title, replyguard_article_link(a.url, a.site_id) AS article_url
+    a.title AS article_title, replyguard_article_link(a.url, a.site_id) AS article_url,
+    encode(c.author_key, 'hex') AS author_id, c.author_verified
 """
 
 GET_COMMENT: Final[TextClause] = text(
@@ -475,17 +478,39 @@ CLAIM_JOBS: Final[TextClause] = text(
 )
 
 # What a worker needs to score and decide the claimed comments: the text, the site's
-# policy and any live article override.
+# policy and any live article override, and the author's standing on the site (issue 12):
+#   earlier    the author's comments before this one, in any state (first_comments)
+#   history    approved ever, rejected in the last 90 days (trusted_after); by the
+#              (site_id, author_key) prefix of comments_repost_idx. An erased or unknown
+#              author (null key) has none.
+#   sanction   only one in force: a suspension past its end no longer counts
 JOB_CONTEXT: Final[TextClause] = text(
     """
     SELECT c.id, c.body, c.status, c.site_id, c.article_id,
            s.policy, s.policy_version,
            CASE WHEN a.override_until IS NULL OR a.override_until > now()
                 THEN a.policy_override END AS policy_override,
-           a.override_version
+           a.override_version,
+           c.author_verified,
+           (SELECT count(*) FROM comments e
+            WHERE e.site_id = c.site_id AND e.author_key = c.author_key
+              AND e.created_at < c.created_at) AS earlier_comments,
+           h.approved, h.rejected_recently,
+           sn.kind AS sanction_kind, sn.until AS sanction_until
     FROM comments c
     JOIN sites s ON s.id = c.site_id
     JOIN articles a ON a.site_id = c.site_id AND a.id = c.article_id
+    CROSS JOIN LATERAL (
+        SELECT count(*) FILTER (WHERE e.status = 'approved') AS approved,
+               count(*) FILTER (WHERE e.status = 'rejected'
+                                  AND e.status_changed_at > now() - interval '90 days')
+                   AS rejected_recently
+        FROM comments e
+        WHERE e.site_id = c.site_id AND e.author_key = c.author_key AND e.id <> c.id
+    ) h
+    LEFT JOIN author_sanctions sn
+        ON sn.site_id = c.site_id AND sn.author_key = c.author_key
+       AND (sn.until IS NULL OR sn.until > now())
     WHERE c.id = ANY(CAST(:comment_ids AS uuid[]))
     """
 )
@@ -747,5 +772,118 @@ ERASE_COMMENT_EVENTS: Final[TextClause] = text(
     SET payload = jsonb_build_object('comment_id', comment_id::text, 'site_id', site_id,
                                      'erased', true)
     WHERE comment_id = :comment_id
+    """
+)
+
+# --- authors: identity, history, sanctions (issue 12) -----------------------------------
+# An author is (site_id, author_key); comments_repost_idx leads with both, so an author's
+# comments are read by index however big the site.
+
+# One author on one site: counts per state, first and last comment, the latest name.
+AUTHOR_PROFILE: Final[TextClause] = text(
+    """
+    SELECT count(*) AS total,
+           count(*) FILTER (WHERE status = 'approved') AS approved,
+           count(*) FILTER (WHERE status = 'rejected') AS rejected,
+           count(*) FILTER (WHERE status = 'held') AS held,
+           count(*) FILTER (WHERE status = 'pending') AS pending,
+           min(created_at) AS first_seen, max(created_at) AS last_seen,
+           coalesce(bool_or(author_verified), false) AS verified,
+           (SELECT l.author_name FROM comments l
+            WHERE l.site_id = :site_id AND l.author_key = :author_key
+            ORDER BY l.created_at DESC LIMIT 1) AS name
+    FROM comments
+    WHERE site_id = :site_id AND author_key = :author_key
+    """
+)
+
+# The counts of many authors at once (a queue page's), each (site, hex id) pair.
+AUTHOR_HISTORIES: Final[TextClause] = text(
+    """
+    SELECT c.site_id, encode(c.author_key, 'hex') AS author_id,
+           count(*) FILTER (WHERE c.status = 'approved') AS approved,
+           count(*) FILTER (WHERE c.status = 'rejected') AS rejected,
+           count(*) FILTER (WHERE c.status = 'held') AS held,
+           count(*) FILTER (WHERE c.status = 'pending') AS pending
+    FROM unnest(CAST(:sites AS text[]), CAST(:author_ids AS text[])) AS w(site_id, author_id)
+    JOIN comments c ON c.site_id = w.site_id AND c.author_key = decode(w.author_id, 'hex')
+    GROUP BY c.site_id, c.author_key
+    """
+)
+
+# An author's comments, newest first (keyset on created_at, id).
+AUTHOR_COMMENTS_PAGE: Final[TextClause] = text(
+    f"""
+    SELECT {_COMMENT_COLUMNS}
+    FROM comments c JOIN articles a ON a.site_id = c.site_id AND a.id = c.article_id
+    WHERE c.site_id = :site_id AND c.author_key = :author_key
+      AND (CAST(:after_ts AS timestamptz) IS NULL
+           OR (c.created_at, c.id) < (CAST(:after_ts AS timestamptz), CAST(:after_id AS uuid)))
+    ORDER BY c.created_at DESC, c.id DESC
+    LIMIT :limit
+    """
+)
+
+# The sanction in force: a suspension past its end is as good as none.
+GET_SANCTION: Final[TextClause] = text(
+    """
+    SELECT kind, until, reason, created_by, created_at FROM author_sanctions
+    WHERE site_id = :site_id AND author_key = :author_key
+      AND (until IS NULL OR until > now())
+    """
+)
+
+# A new sanction replaces the one before (one row per author and site).
+UPSERT_SANCTION: Final[TextClause] = text(
+    """
+    INSERT INTO author_sanctions (site_id, author_key, kind, until, reason, created_by)
+    VALUES (:site_id, :author_key, :kind, :until, :reason, :actor)
+    ON CONFLICT (site_id, author_key) DO UPDATE SET
+        kind = EXCLUDED.kind, until = EXCLUDED.until, reason = EXCLUDED.reason,
+        created_by = EXCLUDED.created_by, created_at = now()
+    RETURNING kind, until, reason, created_by, created_at
+    """
+)
+
+# Lifting removes the row; in_force says whether there was anything left to lift.
+LIFT_SANCTION: Final[TextClause] = text(
+    """
+    DELETE FROM author_sanctions
+    WHERE site_id = :site_id AND author_key = :author_key
+    RETURNING kind, until, (until IS NULL OR until > now()) AS in_force
+    """
+)
+
+INSERT_AUTHOR_AUDIT: Final[TextClause] = text(
+    """
+    INSERT INTO author_audit (site_id, author_key, action, kind, until, reason, actor)
+    VALUES (:site_id, :author_key, :action, :kind, :until, :reason, :actor)
+    """
+)
+
+# Erasure keeps the sanctions and their audit (who did what, when) but not the reasons,
+# which may quote or describe the person; nor do the events that carried them.
+ERASE_SANCTION_REASONS: Final[TextClause] = text(
+    "UPDATE author_sanctions SET reason = NULL WHERE author_key = ANY(CAST(:keys AS bytea[]))"
+)
+
+ERASE_AUTHOR_AUDIT_REASONS: Final[TextClause] = text(
+    "UPDATE author_audit SET reason = NULL WHERE author_key = ANY(CAST(:keys AS bytea[]))"
+)
+
+ERASE_AUTHOR_EVENTS: Final[TextClause] = text(
+    """
+    UPDATE outbox SET payload = (payload - 'reason') || '{"erased": true}'::jsonb
+    WHERE event_type IN ('author.sanctioned', 'author.unsanctioned')
+      AND payload->>'author_id' = ANY(CAST(:author_ids AS text[]))
+    """
+)
+
+# A new SSO secret replaces the old at once: tokens signed with the old one are refused.
+SET_SSO_SECRET: Final[TextClause] = text(
+    """
+    UPDATE sites SET sso_secret = :secret, sso_rotated_at = now()
+    WHERE id = :site_id
+    RETURNING sso_rotated_at
     """
 )

@@ -49,6 +49,8 @@ def comment_from_row(row: Row[Any]) -> Comment:
         explanation=m["explanation"],
         article_title=m["article_title"],
         article_url=m["article_url"],
+        author_id=m.get("author_id"),
+        author_verified=bool(m.get("author_verified", False)),
     )
 
 
@@ -61,6 +63,8 @@ def site_from_row(row: Row[Any]) -> Site:
         policy=Policy.from_json(m["policy"], version=m["policy_version"]),
         created_at=m["created_at"],
         updated_at=m["updated_at"],
+        sso_secret=m.get("sso_secret"),
+        sso_rotated_at=m.get("sso_rotated_at"),
     )
 
 

@@ -66,3 +66,15 @@ class SiteStore:
                 )
             ).one()
         return int(row._mapping["override_version"])
+
+    async def rotate_sso_secret(self, site_id: str, secret: str) -> datetime:
+        """Make ``secret`` the site's SSO secret, replacing any before; when it was set.
+        NotFound for an unknown site."""
+        async with self._engine.begin() as conn:
+            row = (
+                await conn.execute(q.SET_SSO_SECRET, {"site_id": site_id, "secret": secret})
+            ).first()
+        if row is None:
+            raise NotFound(f"No site {site_id!r}.")
+        rotated_at: datetime = row.sso_rotated_at
+        return rotated_at

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Generic, Literal, TypeVar
 
 from moderation.domain import (
+    AuthorStanding,
     Comment,
     CommentId,
     Status,
@@ -36,6 +37,9 @@ class Site:
     policy: Policy
     created_at: datetime
     updated_at: datetime
+    #: The secret the site's sign-in signs author tokens with (None: no SSO). Never shown.
+    sso_secret: str | None = field(default=None, repr=False)
+    sso_rotated_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +58,8 @@ class NewComment:
     author_key: bytes = b""
     #: Identifies the text, to refuse the same author posting it again at once.
     body_hash: bytes = b""
+    #: The author signed in on the site (a valid SSO token); author_key is then theirs.
+    author_verified: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +145,7 @@ class ClaimedJob:
     article_id: str
     policy: Policy
     policy_source: Literal["site", "article"]
+    standing: AuthorStanding = field(default_factory=AuthorStanding)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from service.accounts.auth import Authenticator, SessionAwareTokens
 from service.netaddr import parse_networks
 from service.settings import Settings
+from service.store.authors import AuthorRecords
 from service.store.comments import CommentStore
 from service.store.db import create_engine
 from service.store.health import HealthStore
@@ -25,6 +26,7 @@ from service.store.sites import SiteStore
 from service.store.staff import StaffStore
 from service.store.webhooks import WebhookStore
 from service.web import keys, openapi, sessions
+from service.web.api import authors as author_api
 from service.web.api import moderators, operations, public
 from service.web.api import review as review_api
 from service.web.api import staff as staff_api
@@ -88,6 +90,7 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> web.
         app[keys.JOBS] = JobStore(db)
         app[keys.WEBHOOKS] = WebhookStore(db)
         app[keys.STAFF] = StaffStore(db)
+        app[keys.AUTHORS] = AuthorRecords(db)
         yield
         if owned:
             await db.dispose()
@@ -99,6 +102,7 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> web.
     app.add_routes(webhook_api.routes)
     app.add_routes(review_api.routes)
     app.add_routes(staff_api.routes)
+    app.add_routes(author_api.routes)
     app.add_routes(pages.routes)
     app.router.add_get("/v1/openapi.json", openapi.handler)
     return app

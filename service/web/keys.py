@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from service.accounts.auth import Authenticator
 from service.netaddr import IPNetwork
 from service.settings import Settings
+from service.store.authors import AuthorRecords
 from service.store.comments import CommentStore
 from service.store.health import HealthStore
 from service.store.jobs import JobStore
@@ -44,3 +45,5 @@ AUTH = web.AppKey("auth", Authenticator)
 REVIEW = web.AppKey("review", ReviewStore)
 #: Tokens, users and the staff audit, for admins (service.store.staff).
 STAFF = web.AppKey("staff", StaffStore)
+#: Authors on a site: history, recent comments, sanctions (service.store.authors).
+AUTHORS = web.AppKey("authors", AuthorRecords)

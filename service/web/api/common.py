@@ -5,6 +5,7 @@ tokens), the per-site cache and CORS, and the JSON shapes moderators see. Each A
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any, Final
 from uuid import UUID
 
@@ -90,8 +91,13 @@ def cors(request: web.Request, response: web.StreamResponse, site: Site) -> None
         response.headers["Access-Control-Expose-Headers"] = "Retry-After"
 
 
-def comment_json(comment: Comment, parent: Comment | None = None) -> dict[str, Any]:
-    """A comment as moderators see it: everything, including why it is where it is."""
+def comment_json(
+    comment: Comment,
+    parent: Comment | None = None,
+    history: Mapping[str, int] | None = None,
+) -> dict[str, Any]:
+    """A comment as moderators see it: everything, including why it is where it is, and
+    who wrote it (``history``: the author's counts on the site, when looked up)."""
     return {
         "id": str(comment.id),
         "site_id": comment.site_id,
@@ -112,12 +118,25 @@ def comment_json(comment: Comment, parent: Comment | None = None) -> dict[str, A
         "body": comment.body,
         "author_name": comment.author_name,
         "author_email": comment.author_email,
+        "author": author_json(comment, history),
         "status": comment.status,
         "status_reason": comment.status_reason,
         "created_at": iso(comment.created_at),
         "status_changed_at": iso(comment.status_changed_at),
         "scores": comment.scores,
         "explanation": comment.explanation,
+    }
+
+
+def author_json(comment: Comment, history: Mapping[str, int] | None) -> dict[str, Any]:
+    """The author of a comment: id (None once erased), name, verified, and counts of their
+    approved, rejected and held comments on the site."""
+    counts = history or {}
+    return {
+        "id": comment.author_id,
+        "name": comment.author_name,
+        "verified": comment.author_verified,
+        "history": {k: int(counts.get(k, 0)) for k in ("approved", "rejected", "held")},
     }
 
 

@@ -78,7 +78,17 @@ async def get_queue(request: web.Request) -> web.Response:
         limit=limit,
     )
     parents = await store.get_many(c.parent_id for c in page.items if c.parent_id)
-    items = [comment_json(c, parents.get(c.parent_id) if c.parent_id else None) for c in page.items]
+    histories = await request.app[keys.AUTHORS].histories(
+        (c.site_id, c.author_id) for c in page.items if c.author_id
+    )
+    items = [
+        comment_json(
+            c,
+            parents.get(c.parent_id) if c.parent_id else None,
+            histories.get((c.site_id, c.author_id)) if c.author_id else None,
+        )
+        for c in page.items
+    ]
     return private({"items": items, "next_cursor": page.next_cursor})
 
 
@@ -160,6 +170,8 @@ def _site_json(site: Site) -> dict[str, Any]:
         "allowed_origins": list(site.allowed_origins),
         "policy": site.policy.to_json(),
         "policy_version": site.policy.version,
+        # Whether the site signs its authors in (the secret itself is shown once, at creation).
+        "sso": {"enabled": site.sso_secret is not None, "rotated_at": iso(site.sso_rotated_at)},
         "created_at": iso(site.created_at),
         "updated_at": iso(site.updated_at),
     }

@@ -14,6 +14,7 @@ from typing import Any, Final, cast
 from aiohttp import web
 
 from moderation.errors import FieldError
+from service.accounts import sso
 from service.errors import (
     NotFound,
     RateLimited,
@@ -45,7 +46,7 @@ from service.web.validation import (
 )
 
 IDEMPOTENCY_KEY: Final = re.compile(r"^[\x21-\x7e]{1,255}$")
-CORS_HEADERS: Final = "Content-Type, Authorization, Idempotency-Key"
+CORS_HEADERS: Final = "Content-Type, Authorization, Idempotency-Key, X-Author-Token"
 #: Rows a site's comment count is spread over (service.web.ratelimit.Check): as many comments
 #: to one site can be written at once.
 SITE_LIMIT_SHARDS: Final = 16
@@ -112,13 +113,22 @@ async def post_comment(request: web.Request) -> web.Response:
         max_bytes=settings.max_body_bytes,
         multiline=True,
     )
-    author_name = f.text("author_name", required=True, max_chars=settings.max_name_chars)
+    claims = _author_claims(request, site)
+    author_name = f.text(
+        "author_name",
+        required=claims is None or claims.name is None,
+        max_chars=settings.max_name_chars,
+    )
+    author_email = f.email("author_email")
+    if claims is not None:
+        author_name = claims.name or author_name
+        author_email = claims.email or author_email
     new = NewComment(
         site_id=site.id,
         article_id=article_id,
         body=body or "",
         author_name=author_name or "",
-        author_email=f.email("author_email"),
+        author_email=author_email,
         parent_id=cast(Any, f.uuid("parent_id")),
         article_url=_on_site(f.url("article_url"), site),
         article_title=f.text("article_title", max_chars=300),
@@ -130,11 +140,16 @@ async def post_comment(request: web.Request) -> web.Response:
     network = client_network(_client(request))
     new = replace(
         new,
-        author_key=_author_key(new, network),
+        author_key=_author_key(new, network)
+        if claims is None
+        else sso.author_key(site.id, claims.sub),
+        author_verified=claims is not None,
         body_hash=hashlib.sha256(" ".join(new.body.casefold().split()).encode()).digest(),
     )
+    # A verified author's request is theirs alone: the same key under another sign-in differs.
+    signed = [] if claims is None else [claims.sub]
     request_hash = hashlib.sha256(
-        json.dumps([article_id, data], sort_keys=True, separators=(",", ":")).encode()
+        json.dumps([article_id, data, *signed], sort_keys=True, separators=(",", ":")).encode()
     ).digest()
     limits = _submission_limits(settings, site.id, network, new.author_key)
     try:
@@ -187,6 +202,15 @@ def _on_site(url: str | None, site: Site) -> str | None:
 def _client(request: web.Request) -> IPAddress | None:
     trusted = request.app[keys.TRUSTED_PROXIES]
     return client_address(request.remote, request.headers.get("X-Forwarded-For"), trusted)
+
+
+def _author_claims(request: web.Request, site: Site) -> sso.AuthorClaims | None:
+    """The verified author of an ``X-Author-Token`` header, None without one; a token that
+    is sent must be valid (401 otherwise: never a silent downgrade to unverified)."""
+    token = request.headers.get("X-Author-Token")
+    if token is None:
+        return None
+    return sso.verify_author_token(token.strip(), secret=site.sso_secret, site_id=site.id)
 
 
 def _author_key(new: NewComment, network: str) -> bytes:
@@ -281,7 +305,11 @@ async def get_comment(request: web.Request) -> web.Response:
     parent = None
     if comment.parent_id is not None:
         parent = (await store.get_many([comment.parent_id])).get(comment.parent_id)
-    return private(comment_json(comment, parent))
+    history = None
+    if comment.author_id is not None:
+        pair = (comment.site_id, comment.author_id)
+        history = (await request.app[keys.AUTHORS].histories([pair])).get(pair)
+    return private(comment_json(comment, parent, history))
 
 
 @routes.post("/v1/comments/{comment}/reports")
