@@ -33,6 +33,9 @@ SUBSCRIBABLE_EVENTS: Final[tuple[str, ...]] = (
     "comment.rejected",
     "comment.reported",
     "queue.backlog",
+    # An author banned or suspended on a site, and the sanction lifted (issue 12).
+    "author.sanctioned",
+    "author.unsanctioned",
 )
 TEST_EVENT: Final = "webhook.test"
 #: Outbox events that record a status change, and so carry a decision.

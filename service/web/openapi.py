@@ -106,6 +106,8 @@ SCHEMAS: Final[dict[str, Any]] = {
             "max_links": {"type": ["integer", "null"], "minimum": 0, "maximum": 1000},
             "report_threshold": {"type": "integer", "minimum": 1, "maximum": 10_000},
             "backlog_seconds": {"type": "integer", "minimum": 10, "maximum": 86_400},
+            "first_comments_held": {"type": "integer", "minimum": 0, "maximum": 1000},
+            "trusted_after": {"type": "integer", "minimum": 0, "maximum": 100_000},
         },
         "additionalProperties": False,
     },
@@ -233,6 +235,7 @@ SCHEMAS: Final[dict[str, Any]] = {
             "status": {"enum": list(STATUSES)},
             "body": {"type": "string"},
             "author_name": {"type": "string"},
+            "author": _ref("CommentAuthor"),
             "parent": {"type": ["object", "null"]},
             "scores": {"type": ["object", "null"], "additionalProperties": {"type": "number"}},
             "explanation": {"type": ["object", "null"]},
@@ -312,6 +315,8 @@ _WEBHOOK_EVENTS: Final = [
     "comment.rejected",
     "comment.reported",
     "queue.backlog",
+    "author.sanctioned",
+    "author.unsanctioned",
 ]
 _WEBHOOK_PARAM: Final = {
     "name": "webhook",
@@ -848,6 +853,150 @@ _STAFF_PATHS: Final[dict[str, Any]] = {
 }
 
 
+# --- authors: identity, history, trust, sanctions (issue 12; service.web.api.authors) ------
+# What issue 12 adds to this document is here, in one block, except three one-line
+# additions in place: the Policy's first_comments_held and trusted_after, the webhook
+# events author.sanctioned / author.unsanctioned, and X-Author-Token (and its 401) on the
+# comment POST.
+
+_AUTHOR_TOKEN_HEADER: Final = {
+    "name": "X-Author-Token",
+    "in": "header",
+    "description": "An HS256 JWT from the site's sign-in, signed with its SSO secret: sub and "
+    "exp required; name, email, iat, nbf optional; aud, if present, the site id. With a "
+    "valid token author_name may be left out (the token's name is used) and the comment is "
+    "verified; an invalid, expired or other site's token is 401.",
+    "schema": {"type": "string", "maxLength": 4096},
+}
+_AUTHOR_PARAM: Final = {
+    "name": "author",
+    "in": "path",
+    "required": True,
+    "description": "The author id: the hex of the author key",
+    "schema": {"type": "string", "pattern": "^([0-9a-f]{2}){1,64}$"},
+}
+_HISTORY: Final = {
+    "type": "object",
+    "properties": {k: {"type": "integer"} for k in ("approved", "rejected", "held", "pending")},
+}
+_AUTHOR_SCHEMAS: Final[dict[str, Any]] = {
+    "CommentAuthor": {
+        "type": "object",
+        "description": "Who wrote a comment; id is null once the author is erased.",
+        "properties": {
+            "id": {"type": ["string", "null"]},
+            "name": {"type": "string"},
+            "verified": {"type": "boolean"},
+            "history": _HISTORY,
+        },
+    },
+    "Sanction": {
+        "type": "object",
+        "properties": {
+            "kind": {"enum": ["ban", "suspend"]},
+            "until": {"type": ["string", "null"], "format": "date-time"},
+            "reason": {"type": ["string", "null"]},
+            "by": {"type": "string"},
+            "at": {"type": "string", "format": "date-time"},
+        },
+    },
+    "SanctionNew": {
+        "type": "object",
+        "required": ["kind", "reason"],
+        "properties": {
+            "kind": {"enum": ["ban", "suspend"]},
+            "until": {
+                "type": ["string", "null"],
+                "format": "date-time",
+                "maxLength": 40,
+                "description": "suspend: required, in the future; ban: left out. " + _TIME_RANGE,
+            },
+            "reason": _text(500, required=True),
+        },
+        "additionalProperties": False,
+    },
+    "Author": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string"},
+            "name": {"type": ["string", "null"]},
+            "verified": {"type": "boolean"},
+            "first_seen": {"type": ["string", "null"], "format": "date-time"},
+            "last_seen": {"type": ["string", "null"], "format": "date-time"},
+            "history": _HISTORY,
+            "sanction": {"oneOf": [_ref("Sanction"), {"type": "null"}]},
+        },
+    },
+}
+_AUTHOR_PATHS: Final[dict[str, Any]] = {
+    "/v1/sites/{site}/authors/{author}": {
+        "parameters": [_SITE_PARAM, _AUTHOR_PARAM],
+        "get": {
+            "summary": "An author on the site: name, verified, first and last seen, counts "
+            "of their comments per state, the sanction in force (moderators of the site).",
+            "security": _BEARER,
+            "responses": {"200": _json(_ref("Author")), **_errors(401, 404)},
+        },
+    },
+    "/v1/sites/{site}/authors/{author}/comments": {
+        "parameters": [_SITE_PARAM, _AUTHOR_PARAM],
+        "get": {
+            "summary": "The author's comments on the site, newest first, as moderators see them.",
+            "security": _BEARER,
+            "parameters": [
+                {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+                {"name": "limit", "in": "query", "schema": _LIMIT_100},
+            ],
+            "responses": {"200": _json(_page(_ref("Comment"))), **_errors(401, 404, 422)},
+        },
+    },
+    "/v1/sites/{site}/authors/{author}/sanctions": {
+        "parameters": [_SITE_PARAM, _AUTHOR_PARAM],
+        "post": {
+            "summary": "Ban (until lifted) or suspend (until a time) the author, replacing any "
+            "sanction before; their new comments are rejected at once (rule banned or "
+            "suspended). Audited; sends author.sanctioned.",
+            "security": _BEARER,
+            "requestBody": _body(_ref("SanctionNew")),
+            "responses": {
+                "201": _json(_ref("Sanction"), "Created"),
+                **_errors(400, 401, 404, 415, 422),
+            },
+        },
+        "delete": {
+            "summary": "Lift the author's sanction; lifted is false when none was in force. "
+            "Audited; sends author.unsanctioned.",
+            "security": _BEARER,
+            "responses": {
+                "200": _json({"type": "object", "properties": {"lifted": {"type": "boolean"}}}),
+                **_errors(401, 404),
+            },
+        },
+    },
+    "/v1/sites/{site}/sso-secret": {
+        "parameters": [_SITE_PARAM],
+        "post": {
+            "summary": "A new SSO secret for the site's sign-in to sign author tokens with "
+            "(admin); shown this once, and the one before stops working at once.",
+            "security": _BEARER,
+            "responses": {
+                "201": _json(
+                    {
+                        "type": "object",
+                        "properties": {
+                            "secret": {"type": "string"},
+                            "rotated_at": {"type": "string", "format": "date-time"},
+                        },
+                    },
+                    "Created",
+                ),
+                **_errors(401, 403, 404),
+            },
+        },
+    },
+}
+
+
 PATHS: Final[dict[str, Any]] = {
     "/v1/sites/{site}/articles/{article}/comments": {
         "parameters": [_SITE_PARAM, _ARTICLE_PARAM],
@@ -858,12 +1007,13 @@ PATHS: Final[dict[str, Any]] = {
                     "name": "Idempotency-Key",
                     "in": "header",
                     "schema": {"type": "string", "pattern": "^[!-~]{1,255}$"},
-                }
+                },
+                _AUTHOR_TOKEN_HEADER,
             ],
             "requestBody": _body(_ref("NewComment")),
             "responses": {
                 "202": _json(_ref("Accepted"), "Accepted and queued for scoring"),
-                **_errors(400, 404, 409, 413, 415, 422, 429, 503),
+                **_errors(400, 401, 404, 409, 413, 415, 422, 429, 503),
             },
         },
         "get": {
@@ -998,6 +1148,7 @@ PATHS: Final[dict[str, Any]] = {
     **_WEBHOOK_PATHS,
     **_PAGE_PATHS,
     **_STAFF_PATHS,
+    **_AUTHOR_PATHS,
 }
 
 
@@ -1038,7 +1189,7 @@ SPEC: Final[dict[str, Any]] = {
     },
     "paths": _empty_query_values_allowed(PATHS),
     "components": {
-        "schemas": {**SCHEMAS, **_WEBHOOK_SCHEMAS, **_STAFF_SCHEMAS},
+        "schemas": {**SCHEMAS, **_WEBHOOK_SCHEMAS, **_STAFF_SCHEMAS, **_AUTHOR_SCHEMAS},
         "responses": {
             "Problem": {
                 "description": "An error, with the fields that were wrong",

@@ -67,6 +67,18 @@ MATRIX: list[tuple[str, str, Any, tuple[int, ...]]] = [
     ("POST", "/v1/users/nobody/disable", None, (401, 401, 403, 403, 404)),
     ("POST", "/v1/users/nobody/enable", None, (401, 401, 403, 403, 404)),
     ("GET", "/v1/staff-audit", None, (401, 401, 403, 403, 200)),
+    # Authors on a site (issue 12): its moderators and admins; another site's moderator
+    # learns nothing (404). The SSO secret is for the site's admins.
+    ("GET", "/v1/sites/daily/authors/{author}", None, (401, 401, 404, 200, 200)),
+    ("GET", "/v1/sites/daily/authors/{author}/comments", None, (401, 401, 404, 200, 200)),
+    (
+        "POST",
+        "/v1/sites/daily/authors/{author}/sanctions",
+        {"kind": "ban", "reason": "trolling"},
+        (401, 401, 404, 201, 201),
+    ),
+    ("DELETE", "/v1/sites/daily/authors/{author}/sanctions", None, (401, 401, 404, 200, 200)),
+    ("POST", "/v1/sites/daily/sso-secret", None, (401, 401, 404, 403, 201)),
 ]
 
 
@@ -97,7 +109,9 @@ async def test_authorization__matrix(
         "moderator": {"Authorization": f"Bearer {await tokens.create('moderator', ['daily'])}"},
         "admin": auth,
     }
-    url = path.replace("{id}", comment_id)
+    seen = await client.get(f"/v1/comments/{comment_id}", headers=auth)
+    author_id = (await seen.json())["author"]["id"]
+    url = path.replace("{id}", comment_id).replace("{author}", author_id)
     payload = None
     if body is not None:
         payload = {
@@ -110,7 +124,7 @@ async def test_authorization__matrix(
         assert response.status == status, (caller, text)
         if caller in ("none", "bad", "other_site"):
             assert "secret words" not in text
-        if response.status == 200:
+        if response.status in (200, 201):
             assert response.headers["Cache-Control"] == "no-store"
         if caller == "other_site" and url in ("/v1/decisions", "/v1/decisions/reopen"):
             assert (await response.json())["not_found"] == [comment_id]
