@@ -4,12 +4,8 @@ comment as X-Author-Token, and a refused token is said to the reader, not worked
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
-import hmac
 import json
 import time
-from typing import Any
 
 import aiohttp
 import asyncpg
@@ -17,21 +13,10 @@ from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, Page, Request, Route, expect
 
 from service.settings import Settings
+from tests.author_tokens import make_token
 from tests.browser.conftest import ServerFactory, host_page_app, new_page
 
 ARTICLE = "budget-2026"
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def hs256_token(secret: str, claims: dict[str, Any]) -> str:
-    """A JWT as a site's backend makes one (the README's snippet, without PyJWT)."""
-    header = _b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
-    payload = _b64(json.dumps(claims).encode())
-    signature = hmac.new(secret.encode(), f"{header}.{payload}".encode(), hashlib.sha256)
-    return f"{header}.{payload}.{_b64(signature.digest())}"
 
 
 async def _host(
@@ -79,7 +64,7 @@ async def _post_comment(page: Page, text: str) -> None:
 async def test_widget__sends_the_tags_token_and_shows_why_it_was_refused(
     browser: Browser, server: TestServer, aiohttp_server: ServerFactory, admin: dict[str, str]
 ) -> None:
-    token = hs256_token("not the site's secret", {"sub": "u1", "name": "Ann Verified"})
+    token = make_token("not the site's secret", {"sub": "u1", "name": "Ann Verified"})
     host = await _host(server, aiohttp_server, admin, token)
     context, page, seen = await new_page(browser)
     sent: list[str | None] = []
@@ -108,7 +93,7 @@ async def test_widget__set_auth_token_signs_in_and_out(
     await page.goto(str(host.make_url("/")))
     await expect(page.get_by_label("Your name")).to_be_visible()
 
-    token = hs256_token("s", {"sub": "u2", "name": "Bo"})
+    token = make_token("s", {"sub": "u2", "name": "Bo"})
     await page.evaluate("t => window.ReplyGuard.setAuthToken(t)", token)
     await expect(page.get_by_text("Commenting as Bo")).to_be_visible()
     await _post_comment(page, "First try.")
@@ -146,7 +131,7 @@ async def test_widget__a_signed_in_reader_posts_as_the_verified_author(
     claims = {"sub": "reader-7", "name": "Cy Verified", "exp": int(time.time()) + 600}
     context, page, seen = await new_page(browser)
     await page.goto(str(host.make_url("/")))
-    await page.evaluate("t => window.ReplyGuard.setAuthToken(t)", hs256_token(secret, claims))
+    await page.evaluate("t => window.ReplyGuard.setAuthToken(t)", make_token(secret, claims))
     await _post_comment(page, "Signed in and commenting.")
     await expect(page.locator("li.comment.own")).to_contain_text("Cy Verified")
 
@@ -159,7 +144,7 @@ async def test_widget__a_signed_in_reader_posts_as_the_verified_author(
     assert row is not None
     assert (row["author_name"], row["author_verified"]) == ("Cy Verified", True)
 
-    expired = hs256_token(secret, {**claims, "exp": int(time.time()) - 60})
+    expired = make_token(secret, {**claims, "exp": int(time.time()) - 60})
     await page.evaluate("t => window.ReplyGuard.setAuthToken(t)", expired)
     await _post_comment(page, "Again, with an old token.")
     await expect(page.locator(".form-status.error")).to_contain_text("Sign in again to comment.")
