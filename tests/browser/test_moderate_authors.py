@@ -147,3 +147,46 @@ async def test_queue__undo_after_reject_and_ban_lifts_the_ban(
     assert (await _author(server, admin, first))["sanction"] is None
     assert seen.errors == []
     await context.close()
+
+
+async def test_author_panel__bans_and_a_rejected_comment_offers_only_the_ban(
+    browser: Browser,
+    server: TestServer,
+    admin: dict[str, str],
+    psettings: Settings,
+    engine: AsyncEngine,
+) -> None:
+    await _site(server, admin)
+    first = await _post(server, "You idiot, the budget was leaked a week ago.", "Troll")
+    await score_all(psettings, engine)
+    async with aiohttp.ClientSession() as http:
+        r = await http.post(
+            str(server.make_url(f"/v1/comments/{first}/decision")),
+            json={"action": "reject"},
+            headers=admin,
+        )
+        assert r.status == 200, await r.text()
+    await make_user(engine, psettings, "mo")
+    base = str(server.make_url("")).rstrip("/")
+    context, page, seen = await new_page(browser)
+    await sign_in(page, base, "mo")
+    await page.goto(f"{base}/moderate?status=rejected")
+    troll = _item(page, first)
+    button = troll.get_by_role("button", name="Ban Troll, the author of this comment")
+    await expect(button).to_have_text("Ban author b")
+    await troll.get_by_role("button", name="About Troll").click()
+    panel = page.locator("#author")
+    await expect(panel.locator(".history-rejected")).to_have_text("1 rejected")
+    await panel.get_by_role("button", name="Ban", exact=True).click()
+    await expect(page.locator("#ban-title")).to_have_text("Ban")
+    await page.get_by_label("Why they are banned").fill("threats")
+    await page.locator("#ban-confirm").click()
+    await expect(panel.locator("#author-sanction-text")).to_contain_text("Banned by mo")
+    await expect(panel.get_by_role("button", name="Lift the ban on Troll")).to_be_visible()
+    await expect(troll.locator(".sanction-badge")).to_have_text("banned")
+    await _wait_statuses(psettings, {first: "rejected"})
+    sanction = (await _author(server, admin, first))["sanction"]
+    assert isinstance(sanction, dict)
+    assert (sanction["kind"], sanction["reason"]) == ("ban", "threats")
+    assert seen.errors == []
+    await context.close()

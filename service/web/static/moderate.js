@@ -123,6 +123,7 @@
     const articleList = document.getElementById("articles");
     const banDialog = document.getElementById("ban");
     const banForm = document.getElementById("ban-form");
+    const banTitle = document.getElementById("ban-title");
     const banWho = document.getElementById("ban-who");
     const banReason = document.getElementById("ban-reason");
     const banConfirm = document.getElementById("ban-confirm");
@@ -263,7 +264,10 @@
       q(".act-approve").setAttribute("aria-label", `Approve the comment by ${who}`);
       q(".act-reject").setAttribute("aria-label", `Reject the comment by ${who}`);
       q(".act-history").setAttribute("aria-label", `History of the comment by ${who}`);
-      q(".act-ban").setAttribute("aria-label", `Reject the comment by ${who} and ban its author`);
+      // A comment rejected already leaves only its author to ban.
+      const rejected = comment.status === "rejected";
+      q(".act-ban").firstChild.textContent = rejected ? "Ban author " : "Reject and ban ";
+      q(".act-ban").setAttribute("aria-label", rejected ? `Ban ${who}, the author of this comment` : `Reject the comment by ${who} and ban its author`);
       q(".act-author").setAttribute("aria-label", `About ${who}: history, comments, sanction`);
       q(".act-approve").hidden = comment.status === "approved";
       q(".act-reject").hidden = comment.status === "rejected";
@@ -598,9 +602,12 @@
       const entry = id && items.get(id);
       if (!entry || !entry.comment.author) return;
       const comment = entry.comment;
-      banTarget = { id, site: comment.site_id, authorId: comment.author.id, name: comment.author_name };
-      banWho.textContent = `Reject this comment by ${comment.author_name} and ban them from ${comment.site_id}.`;
-      banConfirm.textContent = "Reject and ban";
+      const rejected = comment.status === "rejected";
+      banTarget = { id: rejected ? null : id, site: comment.site_id, authorId: comment.author.id, name: comment.author_name };
+      banWho.textContent = rejected
+        ? `Ban ${comment.author_name} from ${comment.site_id}.`
+        : `Reject this comment by ${comment.author_name} and ban them from ${comment.site_id}.`;
+      banTitle.textContent = banConfirm.textContent = rejected ? "Ban" : "Reject and ban";
       showBan();
     }
 
@@ -754,7 +761,7 @@
       if (!shown) return;
       banTarget = { id: null, site: shown.site, authorId: shown.authorId, name: shown.name };
       banWho.textContent = `Ban ${shown.name} from ${shown.site}.`;
-      banConfirm.textContent = "Ban";
+      banTitle.textContent = banConfirm.textContent = "Ban";
       showBan();
     });
     authorDialog.addEventListener("close", () => {
