@@ -914,6 +914,14 @@ _AUTHOR_SCHEMAS: Final[dict[str, Any]] = {
             "reason": _text(500, required=True),
         },
         "additionalProperties": False,
+        # A ban has no end; a suspension must have one.
+        "oneOf": [
+            {"properties": {"kind": {"const": "ban"}, "until": {"type": "null"}}},
+            {
+                "required": ["until"],
+                "properties": {"kind": {"const": "suspend"}, "until": {"type": "string"}},
+            },
+        ],
     },
     "Author": {
         "type": "object",
