@@ -110,10 +110,12 @@ async def screenshot(page: Page, name: str, **options: Any) -> Path:
 
 
 def host_page_app(
-    service_origin: str, *, article: str, poll_seconds: float = 0.3
+    service_origin: str, *, article: str, poll_seconds: float = 0.3, auth_token: str = ""
 ) -> web.Application:
     """An article page on another origin that includes the widget, with CSS that would
-    wreck anything it could reach."""
+    wreck anything it could reach; with auth_token, its tag passes a signed-in reader's
+    token as data-auth-token."""
+    token = f' data-auth-token="{auth_token}"' if auth_token else ""
     html = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <title>Budget 2026: what changes for you</title>
 <style>
@@ -126,7 +128,7 @@ def host_page_app(
 <p>The chancellor set out the budget on Wednesday. Here is what it means for households.</p>
 </article>
 <script src="{service_origin}/embed.js" data-site="daily" data-article="{article}"
-  data-poll-seconds="{poll_seconds}" async></script>
+  data-poll-seconds="{poll_seconds}"{token} async></script>
 </body></html>"""
 
     async def article_page(request: web.Request) -> web.Response:

@@ -3,8 +3,20 @@
 // It shows the approved thread and a reply form in a shadow root (the page's CSS cannot
 // reach in), renders readers' text as text only, and keeps the author's status token in
 // localStorage so "awaiting moderation" survives a reload. No framework, no dependencies.
+// A site with its own sign-in passes the reader's signed token (see the README's SSO
+// section) as data-auth-token on the tag or its target, or later with
+// window.ReplyGuard.setAuthToken(token); it goes with each comment as X-Author-Token.
 (() => {
   "use strict";
+
+  // Tokens given with setAuthToken win over the tags' data-auth-token; null signs out.
+  let sharedToken;
+  const widgets = new Set(); // each mounted widget's "the token changed" callback
+  const api = (window.ReplyGuard = window.ReplyGuard || {});
+  api.setAuthToken = (token) => {
+    sharedToken = typeof token === "string" && token ? token : null;
+    for (const changed of widgets) changed();
+  };
 
   const CSS = `
 :host { display: block; }
@@ -35,6 +47,7 @@ input, textarea { font: inherit; padding: 0.4em; border: 1px solid #9aa3b2; bord
 .replying { margin: 0; color: #5b6475; }
 .status, .form-status { min-height: 1.2em; margin: 0.3em 0; color: #5b6475; }
 .error { color: #b3261e; }
+.signed-in { margin: 0; color: #5b6475; }
 .more { margin: 0.8em 0; }
 .sr-only { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
 `;
@@ -99,10 +112,12 @@ input, textarea { font: inherit; padding: 0.4em; border: 1px solid #9aa3b2; bord
     const articleTitle = (script.dataset.title || document.title || "").slice(0, 300);
     const threadPath = `${base}/v1/sites/${encodeURIComponent(site)}/articles/${encodeURIComponent(article)}/comments`;
     const mine = store(`replyguard:${base}:${site}:${article}`);
+    const target = script.dataset.target && document.getElementById(script.dataset.target);
+    const tagToken = script.dataset.authToken || (target && target.dataset.authToken) || null;
+    const authToken = () => (sharedToken === undefined ? tagToken : sharedToken);
 
     const host = document.createElement("div");
     host.className = "replyguard-comments";
-    const target = script.dataset.target && document.getElementById(script.dataset.target);
     if (target) target.append(host);
     else script.after(host);
     const root = host.attachShadow({ mode: "open" });
@@ -119,6 +134,10 @@ input, textarea { font: inherit; padding: 0.4em; border: 1px solid #9aa3b2; bord
     const more = el("button", { type: "button", class: "more", text: "Load more comments" });
     more.hidden = true;
     const nameInput = el("input", { id: "rg-name", name: "author_name", required: "", maxlength: "80", autocomplete: "name" });
+    const nameLabel = el("label", { for: "rg-name", text: "Your name" });
+    const signedInName = el("span", { class: "name" });
+    const signedIn = el("p", { class: "signed-in" }, "Commenting as ", signedInName);
+    signedIn.hidden = true;
     const bodyInput = el("textarea", { id: "rg-body", name: "body", required: "", maxlength: "5000", rows: "4" });
     const replyingName = el("span");
     const cancelReply = el("button", { type: "button", class: "link", text: "Cancel reply" });
@@ -131,7 +150,8 @@ input, textarea { font: inherit; padding: 0.4em; border: 1px solid #9aa3b2; bord
       { "aria-labelledby": "rg-form-title", novalidate: "" },
       el("h3", { id: "rg-form-title", text: "Join the discussion" }),
       replying,
-      el("label", { for: "rg-name", text: "Your name" }),
+      signedIn,
+      nameLabel,
       nameInput,
       el("label", { for: "rg-body", text: "Your comment" }),
       bodyInput,
@@ -146,6 +166,29 @@ input, textarea { font: inherit; padding: 0.4em; border: 1px solid #9aa3b2; bord
     } catch {
       // No storage: the reader types their name.
     }
+
+    // A signed-in reader's name comes from the site's token; the service checks the
+    // signature, the widget only reads the name to show it.
+    function tokenName(token) {
+      try {
+        const part = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+        const bytes = Uint8Array.from(atob(part), (c) => c.charCodeAt(0));
+        const claims = JSON.parse(new TextDecoder().decode(bytes));
+        return typeof claims.name === "string" ? claims.name.slice(0, 80) : "";
+      } catch {
+        return "";
+      }
+    }
+
+    function showSignedIn() {
+      const token = authToken();
+      const name = token ? tokenName(token) : "";
+      signedIn.hidden = !token;
+      signedInName.textContent = name || "your account";
+      nameLabel.hidden = nameInput.hidden = Boolean(token);
+    }
+    showSignedIn();
+    widgets.add(showSignedIn);
 
     let cursor = null;
     let parentId = null;
@@ -344,36 +387,44 @@ input, textarea { font: inherit; padding: 0.4em; border: 1px solid #9aa3b2; bord
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
       formStatus.className = "form-status";
-      const author = nameInput.value.trim();
+      const token = authToken();
+      const author = token ? tokenName(token) : nameInput.value.trim();
       const text = bodyInput.value.trim();
-      if (!author || !text) {
+      const nameMissing = !author && !token;
+      if (nameMissing || !text) {
         formStatus.className = "form-status error";
-        formStatus.textContent = !author ? "Please give your name." : "Please write a comment.";
-        (!author ? nameInput : bodyInput).focus();
+        formStatus.textContent = nameMissing ? "Please give your name." : "Please write a comment.";
+        (nameMissing ? nameInput : bodyInput).focus();
         return;
       }
       submit.disabled = true;
       formStatus.textContent = "Sending…";
-      const payload = { body: text, author_name: author, article_title: articleTitle || undefined };
+      const payload = { body: text, author_name: author || undefined, article_title: articleTitle || undefined };
       if (articleUrl) payload.article_url = articleUrl;
       if (parentId) payload.parent_id = parentId;
+      const headers = { "Content-Type": "application/json" };
+      if (token) headers["X-Author-Token"] = token;
       try {
         const response = await fetch(threadPath, {
           method: "POST",
-          headers: { "Content-Type": "application/json" },
+          headers,
           body: JSON.stringify(payload),
           credentials: "omit",
         });
         const answer = await response.json().catch(() => null);
+        if (response.status === 401) {
+          // The site's sign-in token was refused: say why, never post as someone else.
+          throw new Error(`${(answer && answer.detail) || "Your sign-in could not be checked."} Sign in again to comment.`);
+        }
         if (response.status !== 202) {
           const problems = answer && Array.isArray(answer.errors) ? answer.errors.map((e) => `${e.field.replace("_", " ")} ${e.problem}`) : [];
           const wait = response.headers.get("Retry-After");
           throw new Error(problems.join("; ") || (wait ? `Too many comments; try again in ${wait} second${wait === "1" ? "" : "s"}.` : (answer && answer.detail) || "Your comment could not be sent."));
         }
-        const entry = { id: answer.id, token: answer.author_token, author_name: author, body: text, parent_id: parentId, created_at: answer.created_at };
+        const entry = { id: answer.id, token: answer.author_token, author_name: author || "You", body: text, parent_id: parentId, created_at: answer.created_at };
         mine.write([...mine.read(), entry]);
         try {
-          localStorage.setItem("replyguard:name", author);
+          if (!token) localStorage.setItem("replyguard:name", author);
         } catch {
           // Fine without it.
         }

@@ -1,5 +1,5 @@
 // replyguard's moderator page: the queue, decisions, undo, claims, live updates, history,
-// and the policy editor. Plain DOM, no framework, no build step. Text that readers wrote is
+// the comments' authors (their record, comments and sanctions), and the policy editor. Plain DOM, no framework, no build step. Text that readers wrote is
 // only ever set as textContent or as a text node: it is never parsed as HTML.
 (() => {
   "use strict";
@@ -121,6 +121,13 @@
     const historyList = document.getElementById("history-list");
     const counts = document.getElementById("counts");
     const articleList = document.getElementById("articles");
+    const banDialog = document.getElementById("ban");
+    const banForm = document.getElementById("ban-form");
+    const banTitle = document.getElementById("ban-title");
+    const banWho = document.getElementById("ban-who");
+    const banReason = document.getElementById("ban-reason");
+    const banConfirm = document.getElementById("ban-confirm");
+    const authorDialog = document.getElementById("author");
 
     const items = new Map(); // id -> { comment, node }
     const selected = new Set();
@@ -200,6 +207,7 @@
       node.id = `c-${comment.id}`;
       const q = (selector) => node.querySelector(selector);
       q(".author").textContent = comment.author_name;
+      drawAuthor(node, comment);
       // The article is named by its id, the one name readers cannot choose freely; the
       // service gives its link only on the site's own origins. The title came from a
       // reader's page, so it is shown apart, as plain text, and says so.
@@ -256,10 +264,47 @@
       q(".act-approve").setAttribute("aria-label", `Approve the comment by ${who}`);
       q(".act-reject").setAttribute("aria-label", `Reject the comment by ${who}`);
       q(".act-history").setAttribute("aria-label", `History of the comment by ${who}`);
+      // A comment rejected already leaves only its author to ban.
+      const rejected = comment.status === "rejected";
+      q(".act-ban").firstChild.textContent = rejected ? "Ban author " : "Reject and ban ";
+      q(".act-ban").setAttribute("aria-label", rejected ? `Ban ${who}, the author of this comment` : `Reject the comment by ${who} and ban its author`);
+      q(".act-author").setAttribute("aria-label", `About ${who}: history, comments, sanction`);
       q(".act-approve").hidden = comment.status === "approved";
       q(".act-reject").hidden = comment.status === "rejected";
+      q(".act-ban").hidden = q(".act-author").hidden = !comment.author;
       node.setAttribute("aria-label", `Comment by ${who}`);
       return node;
+    }
+
+    // The author as the queue item carries it: their name, whether the site's sign-in
+    // vouches for them, and their record on this site.
+    function drawAuthor(node, comment) {
+      const author = comment.author;
+      node.querySelector(".verified").hidden = !(author && author.verified);
+      const counts = node.querySelector(".author-counts");
+      const history = author && author.history;
+      counts.textContent = history ? `${history.approved} approved · ${history.rejected} rejected · ${history.held} held` : "";
+      counts.title = history ? "Their comments on this site" : "";
+      showSanction(node, bans.get(authorKey(comment)) || null);
+    }
+
+    function authorKey(comment) {
+      return comment.author ? `${comment.site_id}/${comment.author.id}` : "";
+    }
+
+    // Sanctions given or lifted from this page show on every item of that author.
+    const bans = new Map(); // "site/author id" -> sanction kind
+    function showSanction(node, kind) {
+      const badge = node.querySelector(".sanction-badge");
+      badge.hidden = !kind;
+      badge.textContent = kind === "ban" ? "banned" : kind === "suspend" ? "suspended" : "";
+    }
+
+    function markAuthor(site, authorId, kind) {
+      const key = `${site}/${authorId}`;
+      if (kind) bans.set(key, kind);
+      else bans.delete(key);
+      for (const { comment, node } of items.values()) if (authorKey(comment) === key) showSanction(node, kind);
     }
 
     function sortKey(comment) {
@@ -428,10 +473,12 @@
       toast.hidden = false;
     }
 
-    async function decide(targets, action) {
+    // With ban (one comment only), its author is banned once the rejection is saved.
+    async function decide(targets, action, { reason: given, ban = false } = {}) {
       const chosen = targets.filter((id) => items.has(id));
       if (!chosen.length) return;
-      const reason = reasonInput.value.trim() || undefined;
+      const reason = given || reasonInput.value.trim() || undefined;
+      const comment = items.get(chosen[0]).comment;
       const previous = new Map(chosen.map((id) => [id, items.get(id).comment.status]));
       const verdict = action === "approve" ? "approved" : "rejected";
       for (const id of chosen) items.get(id).node.classList.add("busy");
@@ -453,7 +500,9 @@
         lastAction = { ids: decided, previous, verdict };
         reasonInput.value = "";
         const n = decided.length;
-        showToast(`${verdict === "approved" ? "Approved" : "Rejected"} ${n} comment${n === 1 ? "" : "s"}.`, true);
+        let done = `${verdict === "approved" ? "Approved" : "Rejected"} ${n} comment${n === 1 ? "" : "s"}.`;
+        if (ban) done = await banAfterReject(comment, reason, done);
+        showToast(done, true);
         const next = after || before;
         if (next) setCurrent(next);
         refreshSummary();
@@ -463,10 +512,30 @@
       }
     }
 
+    async function banAfterReject(comment, reason, done) {
+      try {
+        await api("POST", sanctionsPath(comment.site_id, comment.author.id), { kind: "ban", reason });
+        lastAction.banned = { site: comment.site_id, authorId: comment.author.id };
+        markAuthor(comment.site_id, comment.author.id, "ban");
+        return `Rejected the comment and banned ${comment.author_name}.`;
+      } catch (error) {
+        return `${done} The ban was not saved: ${problemText(error)}`;
+      }
+    }
+
     async function undo() {
       const action = lastAction;
       if (!action) return;
       lastAction = null;
+      if (action.banned) {
+        try {
+          await api("DELETE", sanctionsPath(action.banned.site, action.banned.authorId));
+          markAuthor(action.banned.site, action.banned.authorId, null);
+        } catch (error) {
+          showToast(`Undo failed: the ban stays: ${problemText(error)}`, false);
+          return;
+        }
+      }
       const groups = new Map();
       for (const id of action.ids) {
         const was = action.previous.get(id);
@@ -485,7 +554,8 @@
         }
         empty.hidden = items.size > 0;
         const n = action.ids.length;
-        showToast(`Undone: ${n} comment${n === 1 ? "" : "s"} back.`, false);
+        const lifted = action.banned ? " The ban is lifted." : "";
+        showToast(`Undone: ${n} comment${n === 1 ? "" : "s"} back.${lifted}`, false);
         if (items.has(action.ids[0])) setCurrent(action.ids[0]);
         refreshSummary();
       } catch (error) {
@@ -513,6 +583,190 @@
         historyList.append(el("li", "alert", problemText(error)));
       }
     }
+
+    // -- reject and ban --
+
+    function authorPath(site, authorId) {
+      return `/v1/sites/${encodeURIComponent(site)}/authors/${encodeURIComponent(authorId)}`;
+    }
+
+    function sanctionsPath(site, authorId) {
+      return `${authorPath(site, authorId)}/sanctions`;
+    }
+
+    // What the ban dialog acts on: a comment to reject first, or (from the author panel)
+    // just an author.
+    let banTarget = null;
+
+    function openBan(id) {
+      const entry = id && items.get(id);
+      if (!entry || !entry.comment.author) return;
+      const comment = entry.comment;
+      const rejected = comment.status === "rejected";
+      banTarget = { id: rejected ? null : id, site: comment.site_id, authorId: comment.author.id, name: comment.author_name };
+      banWho.textContent = rejected
+        ? `Ban ${comment.author_name} from ${comment.site_id}.`
+        : `Reject this comment by ${comment.author_name} and ban them from ${comment.site_id}.`;
+      banTitle.textContent = banConfirm.textContent = rejected ? "Ban" : "Reject and ban";
+      showBan();
+    }
+
+    function showBan() {
+      banReason.value = reasonInput.value.trim();
+      banDialog.showModal();
+      banReason.focus();
+    }
+
+    banForm.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const reason = banReason.value.trim();
+      if (!reason) {
+        banReason.setCustomValidity("Say why: the reason is kept with the ban.");
+        banReason.reportValidity();
+        return;
+      }
+      const target = banTarget;
+      banDialog.close();
+      if (!target) return;
+      if (target.id) {
+        await decide([target.id], "reject", { reason, ban: true });
+        return;
+      }
+      try {
+        await api("POST", sanctionsPath(target.site, target.authorId), { kind: "ban", reason });
+        markAuthor(target.site, target.authorId, "ban");
+        showToast(`Banned ${target.name}.`, false);
+      } catch (error) {
+        showToast(`Not banned: ${problemText(error)}`, false);
+      }
+      if (authorDialog.open) loadAuthor();
+    });
+    banReason.addEventListener("input", () => banReason.setCustomValidity(""));
+    document.getElementById("ban-cancel").addEventListener("click", () => banDialog.close());
+    banDialog.addEventListener("close", () => {
+      banTarget = null;
+      if (!authorDialog.open && current && items.has(current)) items.get(current).node.focus({ preventScroll: true });
+    });
+
+    // -- an author's panel --
+
+    const panel = {
+      title: document.getElementById("author-title"),
+      meta: document.getElementById("author-meta"),
+      history: document.getElementById("author-history"),
+      sanction: document.getElementById("author-sanction-text"),
+      lift: document.getElementById("author-lift"),
+      ban: document.getElementById("author-ban"),
+      comments: document.getElementById("author-comments"),
+      more: document.getElementById("author-more"),
+    };
+    let shownAuthor = null; // { site, authorId, name, cursor }
+
+    function openAuthor(id) {
+      const entry = id && items.get(id);
+      if (!entry || !entry.comment.author) return;
+      const comment = entry.comment;
+      shownAuthor = { site: comment.site_id, authorId: comment.author.id, name: comment.author_name, cursor: null };
+      panel.title.textContent = comment.author_name;
+      authorDialog.showModal();
+      loadAuthor();
+    }
+
+    function when(iso) {
+      return iso ? new Date(iso).toLocaleString() : "unknown";
+    }
+
+    function sanctionText(sanction) {
+      const by = sanction.by && typeof sanction.by === "object" ? sanction.by.name : sanction.by;
+      const what = sanction.kind === "ban" ? "Banned" : `Suspended until ${when(sanction.until)}`;
+      return `${what} by ${by || "a moderator"} on ${when(sanction.at)}: ${sanction.reason || "no reason given"}`;
+    }
+
+    async function loadAuthor() {
+      const shown = shownAuthor;
+      if (!shown) return;
+      for (const part of [panel.meta, panel.history, panel.sanction, panel.comments]) part.textContent = "";
+      panel.lift.hidden = panel.ban.hidden = panel.more.hidden = true;
+      try {
+        const author = await api("GET", authorPath(shown.site, shown.authorId));
+        if (shownAuthor !== shown) return;
+        drawAuthorPanel(author);
+        shown.cursor = null;
+        await loadAuthorComments();
+      } catch (error) {
+        panel.meta.textContent = `Could not load the author: ${problemText(error)}`;
+      }
+    }
+
+    function drawAuthorPanel(author) {
+      panel.title.textContent = author.verified ? `${author.name} (verified)` : author.name;
+      panel.meta.textContent = `On ${shownAuthor.site} · first seen ${when(author.first_seen)} · last seen ${when(author.last_seen)} · id ${author.id}`;
+      for (const status of ["approved", "rejected", "held", "pending"]) {
+        const li = el("li", `history-${status}`);
+        li.append(el("b", null, author.history[status]), ` ${status}`);
+        panel.history.append(li);
+      }
+      const sanction = author.sanction;
+      panel.sanction.textContent = sanction ? sanctionText(sanction) : "No sanction.";
+      panel.lift.hidden = !sanction;
+      panel.ban.hidden = Boolean(sanction);
+      if (sanction) panel.lift.setAttribute("aria-label", `Lift the ${sanction.kind} on ${author.name}`);
+      markAuthor(shownAuthor.site, shownAuthor.authorId, sanction ? sanction.kind : null);
+    }
+
+    async function loadAuthorComments() {
+      const shown = shownAuthor;
+      const params = new URLSearchParams({ limit: "10" });
+      if (shown.cursor) params.set("cursor", shown.cursor);
+      try {
+        const page = await api("GET", `${authorPath(shown.site, shown.authorId)}/comments?${params}`);
+        if (shownAuthor !== shown) return;
+        for (const comment of page.items) panel.comments.append(authorComment(comment));
+        if (!panel.comments.children.length) panel.comments.append(el("li", "note", "No comments."));
+        shown.cursor = page.next_cursor;
+        panel.more.hidden = !shown.cursor;
+      } catch (error) {
+        panel.comments.append(el("li", "alert", `Could not load their comments: ${problemText(error)}`));
+      }
+    }
+
+    function authorComment(comment) {
+      const li = el("li");
+      const head = el("p", "author-comment-head");
+      const badge = el("span", "status-badge", comment.status);
+      badge.dataset.status = comment.status;
+      const article = (comment.article && comment.article.id) || comment.article_id || "";
+      head.append(badge, ` ${when(comment.created_at)} on ${article}`);
+      const text = String(comment.body || "");
+      li.append(head, el("p", "author-comment-body", text.length > 300 ? `${text.slice(0, 300)}…` : text));
+      return li;
+    }
+
+    panel.more.addEventListener("click", loadAuthorComments);
+    panel.lift.addEventListener("click", async () => {
+      const shown = shownAuthor;
+      if (!shown) return;
+      try {
+        const answer = await api("DELETE", sanctionsPath(shown.site, shown.authorId));
+        markAuthor(shown.site, shown.authorId, null);
+        showToast(answer && answer.lifted ? `Lifted the sanction on ${shown.name}.` : `${shown.name} had no sanction.`, false);
+      } catch (error) {
+        showToast(`Not lifted: ${problemText(error)}`, false);
+      }
+      await loadAuthor();
+      panel.ban.focus();
+    });
+    panel.ban.addEventListener("click", () => {
+      const shown = shownAuthor;
+      if (!shown) return;
+      banTarget = { id: null, site: shown.site, authorId: shown.authorId, name: shown.name };
+      banWho.textContent = `Ban ${shown.name} from ${shown.site}.`;
+      banTitle.textContent = banConfirm.textContent = "Ban";
+      showBan();
+    });
+    authorDialog.addEventListener("close", () => {
+      shownAuthor = null;
+    });
 
     // -- counts and live updates --
 
@@ -628,6 +882,8 @@
       if (event.target.closest(".act-approve")) decide([id], "approve");
       else if (event.target.closest(".act-reject")) decide([id], "reject");
       else if (event.target.closest(".act-history")) showHistory(id);
+      else if (event.target.closest(".act-ban")) openBan(id);
+      else if (event.target.closest(".act-author")) openAuthor(id);
       else if (event.target.closest(".select")) select(id, event.target.checked);
       else if (!event.target.closest("a")) setCurrent(id);
     });
@@ -653,7 +909,7 @@
       if (event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey) return;
       const target = event.target;
       const typing = target.closest && target.closest("input:not([type=checkbox]), textarea, select, [contenteditable]");
-      if (typing || help.open || history.open) return;
+      if (typing || document.querySelector("dialog[open]")) return;
       const actions = {
         j: () => move(1),
         k: () => move(-1),
@@ -664,6 +920,8 @@
         R: () => decide([...selected], "reject"),
         u: () => undo(),
         h: () => showHistory(current),
+        b: () => openBan(current),
+        p: () => openAuthor(current),
         "?": () => help.showModal(),
       };
       const action = actions[event.key];
