@@ -83,6 +83,7 @@ def _post(**changes: Any) -> dict[str, Any]:
         "token_hash": b"t",
         "author_key": AUTHOR,
         "body_hash": b"not posted before",
+        "author_verified": False,
         "duplicate_window": 600.0,
         **changes,
     }
