@@ -35,7 +35,7 @@ __all__ = [
     "threshold_for_precision",
 ]
 
-_NOT_LABELS = frozenset({"text", "src", "source", "id", "comment_id"})
+_NOT_LABELS = frozenset({"text", "src", "source", "id", "comment_id", "kind"})
 
 
 @dataclass(frozen=True, slots=True)
