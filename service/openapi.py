@@ -105,6 +105,8 @@ SCHEMAS: Final[dict[str, Any]] = {
             "max_links": {"type": ["integer", "null"], "minimum": 0, "maximum": 1000},
             "report_threshold": {"type": "integer", "minimum": 1, "maximum": 10_000},
             "backlog_seconds": {"type": "integer", "minimum": 10, "maximum": 86_400},
+            "unsupported_language": {"enum": ["hold", "score"]},
+            "threat_patterns": {"enum": ["hold", "off"]},
         },
         "additionalProperties": False,
     },
