@@ -30,6 +30,7 @@ import torch
 from moderation.domain import MAIN_LABEL
 from moderation.evaluation import LabeledData, read_labeled_csv, roc_auc
 from moderation.model_build import (
+    CHECKPOINT_NAME,
     build_minilm_checkpoint,
     load_minilm_classifier,
     minilm_tokenizer_files,
@@ -82,6 +83,9 @@ class TrainSettings:
     #: Stop early (after a last validation) once training has run this long: a deadline
     #: guard for a shared machine. The card records the step it stopped at.
     stop_after_seconds: float | None = None
+    #: Start from this model folder's weights (encoder, and the head rows of the labels it
+    #: shares) instead of the bare encoder: fine-tuning continues from a trained model.
+    init_from: Path | None = None
     extra_notes: tuple[str, ...] = field(default_factory=tuple)
 
 
@@ -118,6 +122,8 @@ def train(settings: TrainSettings, *, out: TextIO = sys.stdout) -> dict[str, Any
         + f"; torch threads {torch.get_num_threads()}"
     )
     model = load_minilm_classifier(len(labels), seed=settings.seed)
+    if settings.init_from is not None:
+        say(warm_start(model, settings.init_from / CHECKPOINT_NAME, labels))
     tokenizer = _tokenizer()
     train_set = _encode_masked(tokenizer, train_data, labels, settings.max_length)
     val_encoded = {
@@ -234,6 +240,44 @@ def train(settings: TrainSettings, *, out: TextIO = sys.stdout) -> dict[str, Any
     return card
 
 
+def warm_start(model: Any, checkpoint: Path, labels: Sequence[str]) -> str:
+    """Load a Detoxify checkpoint's weights into ``model``; say what was taken.
+
+    Every tensor whose name and shape match is copied (in fp32); the classification head is
+    copied row by row for the labels both share, so a new label keeps its fresh row.
+    """
+    loaded = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    old_classes = [
+        _DETOXIFY_RENAMES.get(c, c) for c in loaded["config"]["dataset"]["args"]["classes"]
+    ]
+    source: dict[str, torch.Tensor] = loaded["state_dict"]
+    target = model.state_dict()
+    taken = 0
+    for name, tensor in source.items():
+        if name.startswith("classifier.") or name not in target:
+            continue
+        if target[name].shape == tensor.shape:
+            target[name] = tensor.to(target[name].dtype)
+            taken += 1
+    shared = [label for label in labels if label in old_classes]
+    for label in shared:
+        new_row, old_row = labels.index(label), old_classes.index(label)
+        target["classifier.weight"][new_row] = source["classifier.weight"][old_row].float()
+        target["classifier.bias"][new_row] = source["classifier.bias"][old_row].float()
+    model.load_state_dict(target)
+    return (
+        f"started from {checkpoint}: {taken} tensors, head rows for {', '.join(shared) or 'none'}"
+    )
+
+
+#: Detoxify's renames of its ``original`` class names (it applies them when loading).
+_DETOXIFY_RENAMES = {
+    "toxic": "toxicity",
+    "severe_toxic": "severe_toxicity",
+    "identity_hate": "identity_attack",
+}
+
+
 def _load_data(settings: TrainSettings) -> tuple[MaskedData, dict[str, LabeledData]]:
     if settings.data_dir is not None:
         train_data = assemble_training(
@@ -342,9 +386,56 @@ def write_model_card(folder: Path, card: dict[str, Any]) -> None:
 | --- | --- | ---: | ---: | ---: |
 {tests}
 """
+    text += f"""
+## Make it again
+
+```
+{remake_command(s)}
+```
+
+Run from the repository root with the data in `../shared/data/` (data paths above are
+relative to the folder holding the repository). Data: see `shared/data/README.md` and
+`shared/data/labels/README.md` (sources and licences: OLID/TweetEval, Davidson et al.,
+Wikipedia talk pages, HateXplain, ToxiGen's seed sentences). The data files are not part of
+this repository; the hand-written sentences are (`moderation/data/`, `tests/data/`).
+"""
     for section in card.get("sections", []):
         text += "\n" + section.strip() + "\n"
     (folder / "MODEL_CARD.md").write_text(text, encoding="utf-8")
+
+
+def remake_command(s: Mapping[str, Any]) -> str:
+    """The ``replyguard train`` command line for the card's settings ``s``."""
+    words = ["replyguard train"]
+    if s.get("data_dir"):
+        words.append(f"--data-dir {_beside(s['data_dir'])}")
+        words += [f"--extra {p}" for p in s.get("extra_csvs", [])]
+        words.append(f"--extra-repeat {s.get('extra_repeat', 1)}")
+        words += [f"--exclude {p}" for p in s.get("exclude_csvs", [])]
+    else:
+        words += [f"--train {_beside(s['train_csv'])}", f"--val {_beside(s['val_csv'])}"]
+    words += [f"--test {_beside(p)}" for p in s.get("test_csvs", [])]
+    words += [
+        f"--labels {','.join(s.get('labels', [MAIN_LABEL]))}",
+        f"--rows {s['rows'] or 0}",
+        f"--max-length {s['max_length']}",
+        f"--epochs {s['epochs']}",
+        f"--lr {s['learning_rate']}",
+        f"--batch-size {s['batch_size']}",
+        f"--eval-every {s['eval_every']}",
+        f"--seed {s['seed']}",
+    ]
+    if s.get("init_from"):
+        words.append(f"--init-from {s['init_from']}")
+    if s.get("stop_after_seconds"):
+        words.append(f"--stop-after {s['stop_after_seconds']:g}")
+    words.append(f"--out {s['out_dir']}")
+    return " \\\n    ".join(words)
+
+
+def _beside(path: str) -> str:
+    """A data path from the card, as seen from the repository root (data lie beside it)."""
+    return path if path.startswith(("../", "/")) else f"../{path}"
 
 
 def _test_aucs(
@@ -378,7 +469,7 @@ def read_test_csv(path: Path) -> LabeledData:
 
 def _settings_dict(settings: TrainSettings) -> dict[str, Any]:
     raw = asdict(settings)
-    for name in ("train_csv", "val_csv", "data_dir", "out_dir"):
+    for name in ("train_csv", "val_csv", "data_dir", "out_dir", "init_from"):
         value = getattr(settings, name)
         raw[name] = None if value is None else _portable(value)
     for name in ("test_csvs", "extra_csvs", "exclude_csvs"):

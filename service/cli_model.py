@@ -71,6 +71,9 @@ def add_model_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentP
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--threads", type=int, default=None, help="torch threads")
     train.add_argument(
+        "--init-from", type=Path, default=None, help="model folder to continue training from"
+    )
+    train.add_argument(
         "--stop-after", type=float, default=None, help="stop early after this many seconds"
     )
     train.add_argument("--fp32", action="store_true", help="store fp32 (default: fp16)")
@@ -142,6 +145,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             threads=args.threads,
             fp16=not args.fp32,
             stop_after_seconds=args.stop_after,
+            init_from=args.init_from,
         )
     )
     return 0
