@@ -92,13 +92,19 @@ class Thresholds:
 
 
 #: Used for a site that names no thresholds. Labels a model does not emit are skipped.
+#: toxicity, insult, identity_attack and threat are chosen for the default model on
+#: validation data (``bench/default_model.py``; figures in the README and the model card):
+#: hold_at at the best F1 (insult: precision 0.8 against OLID's offensive label; threat: the
+#: score that flags 0.5% of validation's harmless comments), reject_at where validation
+#: precision reaches 0.95, left out where that came with almost no recall. A Detoxify model
+#: scores on another scale: set its thresholds per site.
 DEFAULT_THRESHOLDS: Final[Mapping[str, Thresholds]] = {
-    "toxicity": Thresholds(hold_at=0.5, reject_at=0.95),
+    "toxicity": Thresholds(hold_at=0.23, reject_at=0.99),
     "severe_toxicity": Thresholds(hold_at=0.3, reject_at=0.8),
     "obscene": Thresholds(hold_at=0.6, reject_at=None),
-    "threat": Thresholds(hold_at=0.4, reject_at=0.9),
-    "insult": Thresholds(hold_at=0.6, reject_at=None),
-    "identity_attack": Thresholds(hold_at=0.4, reject_at=0.9),
+    "threat": Thresholds(hold_at=0.9, reject_at=None),
+    "insult": Thresholds(hold_at=0.24, reject_at=None),
+    "identity_attack": Thresholds(hold_at=0.17, reject_at=None),
     "sexual_explicit": Thresholds(hold_at=0.5, reject_at=None),
 }
 
