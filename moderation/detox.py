@@ -27,6 +27,7 @@ import torch
 
 from moderation.domain import ModelInfo
 from moderation.errors import ReplyguardError
+from moderation.languages import DEFAULT_MODEL_LANGUAGES, declared_languages, languages_for_model
 from moderation.model_build import CHECKPOINT_NAME, CONFIG_DIR_NAME, build_minilm_checkpoint
 from moderation.offline import offline_hub
 from moderation.scoring import Scorer
@@ -148,8 +149,10 @@ class DetoxifyScorer:
         max_batch: int = 64,
         max_batch_tokens: int = 4096,
         max_padding: float = 0.1,
+        languages: Sequence[str] = DEFAULT_MODEL_LANGUAGES,
     ) -> None:
         self._model_info = model
+        self._languages = tuple(languages)
         self._tokenizer = detoxify.tokenizer
         self._labels: tuple[str, ...] = tuple(detoxify.class_names)
         self._precision = precision
@@ -175,12 +178,19 @@ class DetoxifyScorer:
         version = checkpoint_version(folder.checkpoint)
         if precision != "fp32":
             version = f"{version}+{precision}"
-        scorer = cls(detoxify, model=ModelInfo(folder.name, version), precision=precision)
+        languages = languages_for_model(folder.name, declared_languages(folder.checkpoint.parent))
+        scorer = cls(
+            detoxify,
+            model=ModelInfo(folder.name, version),
+            precision=precision,
+            languages=languages,
+        )
         log.info(
-            "loaded model %s version %s (%d labels, %s, %d threads)",
+            "loaded model %s version %s (%d labels, languages %s, %s, %d threads)",
             folder.name,
             version,
             len(scorer.labels),
+            ",".join(languages),
             precision,
             torch.get_num_threads(),
         )
@@ -193,6 +203,11 @@ class DetoxifyScorer:
     @property
     def labels(self) -> tuple[str, ...]:
         return self._labels
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """ISO 639-1 codes of the languages the model reads (its card's, else by its name)."""
+        return self._languages
 
     @property
     def precision(self) -> Precision:

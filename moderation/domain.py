@@ -39,6 +39,26 @@ DETOXIFY_LABELS: tuple[str, ...] = (
 )
 
 
+#: What a model reads when it declares nothing: English (replyguard's default model).
+DEFAULT_MODEL_LANGUAGES: tuple[str, ...] = ("en",)
+
+
+@dataclass(frozen=True, slots=True)
+class LanguageGuess:
+    """A comment's detected language (ISO 639-1), its probability, and whether to act on it."""
+
+    language: str | None
+    confidence: float
+    sure: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "detected": self.language,
+            "confidence": round(self.confidence, 3),
+            "sure": self.sure,
+        }
+
+
 @dataclass(frozen=True, slots=True)
 class ModelInfo:
     """The model that produced a score: recorded with every score and decision."""

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from moderation.domain import MAIN_LABEL
 from moderation.policy import DEFAULT_THRESHOLDS, Thresholds
@@ -35,7 +35,9 @@ __all__ = [
     "threshold_for_precision",
 ]
 
-_NOT_LABELS = frozenset({"text", "src", "source", "id", "comment_id"})
+#: HateXplain's word labels as (toxicity, identity_attack).
+_HATEXPLAIN: Final = {"normal": (0, 0), "offensive": (1, 0), "hatespeech": (1, 1)}
+_NOT_LABELS = frozenset({"text", "src", "source", "id", "comment_id", "kind"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +74,11 @@ class LabelReport:
 
 
 def read_labeled_csv(path: Path, *, limit: int | None = None) -> LabeledData:
-    """Read ``text`` and the label columns; a lone ``label`` column becomes ``toxicity``."""
+    """Read ``text`` and the label columns; a lone ``label`` column becomes ``toxicity``.
+
+    A lone ``label`` column of HateXplain's words (``hatespeech``, ``offensive``, ``normal``)
+    becomes ``toxicity`` (either of the first two) and ``identity_attack`` (hate speech).
+    """
     csv.field_size_limit(sys.maxsize)
     with path.open(newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
@@ -83,14 +89,19 @@ def read_labeled_csv(path: Path, *, limit: int | None = None) -> LabeledData:
         if not columns:
             raise ValueError(f"{path}: no label column besides 'text'")
         names = {c: (MAIN_LABEL if c == "label" and len(columns) == 1 else c) for c in columns}
-        texts: list[str] = []
-        truth: dict[str, list[int]] = {names[c]: [] for c in columns}
-        for line, row in enumerate(reader, start=2):
-            if limit is not None and len(texts) >= limit:
-                break
-            texts.append(row["text"] or "")
-            for column in columns:
-                truth[names[column]].append(_as_label(row[column], path, line, column))
+        rows = list(reader)
+    if limit is not None:
+        rows = rows[:limit]
+    texts = [row["text"] or "" for row in rows]
+    if columns == ["label"] and rows and all(row["label"] in _HATEXPLAIN for row in rows):
+        pairs = [_HATEXPLAIN[row["label"]] for row in rows]
+        return LabeledData(
+            texts, {"toxicity": [p[0] for p in pairs], "identity_attack": [p[1] for p in pairs]}
+        )
+    truth: dict[str, list[int]] = {names[c]: [] for c in columns}
+    for line, row in enumerate(rows, start=2):
+        for column in columns:
+            truth[names[column]].append(_as_label(row[column], path, line, column))
     return LabeledData(texts, truth)
 
 

@@ -12,7 +12,7 @@ TOXIC_WORDS = ("idiot", "moron", "hate you", "kill")
 
 
 class FakeScorer:
-    """Deterministic scores: 0.97 toxicity when a toxic word appears, 0.02 otherwise.
+    """Deterministic scores: 0.99 toxicity (the default reject_at) when a toxic word appears.
 
     ``fail_times`` makes the next N calls raise, to exercise retries.
     """
@@ -43,5 +43,5 @@ class FakeScorer:
         results = []
         for text in texts:
             toxic = any(word in text.lower() for word in TOXIC_WORDS)
-            results.append({"toxicity": 0.97 if toxic else 0.02, "insult": 0.7 if toxic else 0.01})
+            results.append({"toxicity": 0.99 if toxic else 0.02, "insult": 0.7 if toxic else 0.01})
         return results

@@ -42,13 +42,25 @@ def add_model_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentP
     """Register ``train``, ``evaluate`` and ``download-model``; each sets ``func``."""
     train = subparsers.add_parser(
         "train",
-        help="fine-tune the default model (all-MiniLM-L6-v2) on a labeled CSV",
-        description="Fine-tune all-MiniLM-L6-v2 as a one-label toxicity classifier and write "
-        "a Detoxify-format model folder with its model card. Takes about 15 minutes on two "
-        "cores with the defaults.",
+        help="fine-tune the default model (all-MiniLM-L6-v2) on labeled data",
+        description="Fine-tune all-MiniLM-L6-v2 as a classifier over --labels and write a "
+        "Detoxify-format model folder with its model card. With --data-dir the rows come from "
+        "the shared labeled sources (mapping in moderation/training_data.py); else from --train "
+        "and --val. MODEL_CARD.md in the default model's folder gives the command that made it.",
     )
-    train.add_argument("--train", type=Path, required=True, help="CSV with text,label columns")
-    train.add_argument("--val", type=Path, required=True, help="validation CSV (best step)")
+    train.add_argument("--data-dir", type=Path, default=None, help="shared labeled data folder")
+    train.add_argument(
+        "--extra", type=Path, action="append", default=[], help="hand-written CSV (repeatable)"
+    )
+    train.add_argument("--extra-repeat", type=int, default=1, help="times each --extra row is used")
+    train.add_argument(
+        "--exclude", type=Path, action="append", default=[], help="held-out CSV to keep out"
+    )
+    train.add_argument(
+        "--labels", default="toxicity", help="comma-separated labels (Detoxify names)"
+    )
+    train.add_argument("--train", type=Path, default=None, help="CSV: text and label columns")
+    train.add_argument("--val", type=Path, default=None, help="validation CSV (best step)")
     train.add_argument(
         "--test", type=Path, action="append", default=[], help="test CSV (repeatable)"
     )
@@ -61,6 +73,12 @@ def add_model_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentP
     train.add_argument("--eval-every", type=int, default=50, help="steps between validations")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--threads", type=int, default=None, help="torch threads")
+    train.add_argument(
+        "--init-from", type=Path, default=None, help="model folder to continue training from"
+    )
+    train.add_argument(
+        "--stop-after", type=float, default=None, help="stop early after this many seconds"
+    )
     train.add_argument("--fp32", action="store_true", help="store fp32 (default: fp16)")
     train.set_defaults(func=cmd_train)
 
@@ -104,8 +122,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     from moderation.detox import DEFAULT_MODEL_DIR
     from moderation.training import TrainSettings, train
 
-    for path in (args.train, args.val, *args.test):
-        if not path.is_file():
+    if args.data_dir is None and (args.train is None or args.val is None):
+        print("error: give --data-dir, or both --train and --val", file=sys.stderr)
+        return 2
+    given = [args.train, args.val, *args.test, *args.extra, *args.exclude]
+    for path in given:
+        if path is not None and not path.is_file():
             print(f"error: no such file: {path}", file=sys.stderr)
             return 2
     train(
@@ -114,6 +136,11 @@ def cmd_train(args: argparse.Namespace) -> int:
             val_csv=args.val,
             out_dir=args.out or DEFAULT_MODEL_DIR,
             test_csvs=tuple(args.test),
+            data_dir=args.data_dir,
+            extra_csvs=tuple(args.extra),
+            extra_repeat=args.extra_repeat,
+            exclude_csvs=tuple(args.exclude),
+            labels=tuple(label.strip() for label in args.labels.split(",") if label.strip()),
             rows=args.rows or None,
             max_length=args.max_length,
             epochs=args.epochs,
@@ -123,6 +150,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             seed=args.seed,
             threads=args.threads,
             fp16=not args.fp32,
+            stop_after_seconds=args.stop_after,
+            init_from=args.init_from,
         )
     )
     return 0

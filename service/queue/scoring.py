@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from moderation.languages import detect_languages, languages_of
 from moderation.policy import decide
 from moderation.scoring import Scorer
 from moderation.text import count_links, normalise_for_scoring
@@ -136,6 +137,8 @@ class ScoringWorker:
             )
             if len(scores) != len(live):
                 raise RuntimeError(f"scorer returned {len(scores)} results for {len(live)} texts")
+            # About 70 µs a comment (moderation.languages); off the loop with the model.
+            guesses = await loop.run_in_executor(self._executor, detect_languages, texts)
         except Exception as error:
             if is_unavailable(error) and not isinstance(error, TimeoutError):
                 raise
@@ -156,6 +159,7 @@ class ScoringWorker:
             )
             return
         model = self._scorer.model
+        model_languages = languages_of(self._scorer)
         scored = [
             ScoredComment(
                 comment_id=job.comment_id,
@@ -168,9 +172,11 @@ class ScoringWorker:
                     model=model,
                     policy_source=job.policy_source,
                     standing=job.standing,
+                    language=guess,
+                    model_languages=model_languages,
                 ),
             )
-            for job, text, result in zip(live, texts, scores, strict=True)
+            for job, text, result, guess in zip(live, texts, scores, guesses, strict=True)
         ]
         decided = await self._jobs.complete(model, scored)
         self.decided += decided

@@ -18,7 +18,14 @@ from typing import Any, Final
 from aiohttp import web
 
 from moderation.domain import DETOXIFY_LABELS, STATUSES
-from moderation.policy import COUNTS, MAX_TERM_CHARS, MAX_TERMS, MODES
+from moderation.policy import (
+    COUNTS,
+    LANGUAGE_RULES,
+    MAX_TERM_CHARS,
+    MAX_TERMS,
+    MODES,
+    THREAT_RULES,
+)
 from service.accounts.auth import USER_NAME
 from service.settings import Settings, env_name
 from service.store.webhooks import DELIVERY_STATES, SUBSCRIBABLE_EVENTS
@@ -307,6 +314,8 @@ SCHEMAS: Final[dict[str, Schema]] = {
             },
             "blocked_terms": _TERMS,
             "watched_terms": _TERMS,
+            "unsupported_language": {"enum": list(LANGUAGE_RULES)},
+            "threat_patterns": {"enum": list(THREAT_RULES)},
             **_counts(),
         }
     ),

@@ -154,7 +154,7 @@ def test_serve__fresh_folder_to_moderated_thread(served: tuple[str, dict[str, st
     [item] = queue["items"]
     assert item["id"] == abusive["id"]
     assert item["explanation"]["model"]["name"] == "replyguard-minilm"
-    assert set(item["scores"]) == {"toxicity"}
+    assert set(item["scores"]) == {"toxicity", "insult", "identity_attack", "threat"}
     # The shipped model, not an untrained head: abuse scores far above a polite remark.
     _, polite = _call(base, "GET", f"/v1/comments/{benign['id']}", token=moderator)
     assert item["scores"]["toxicity"] > 0.8 > 0.2 > polite["scores"]["toxicity"]

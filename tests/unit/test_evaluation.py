@@ -109,6 +109,18 @@ def test_read_labeled_csv__several_labels(tmp_path: Path) -> None:
     assert read_labeled_csv(path).truth == {"toxicity": [1, 0], "insult": [0, 1]}
 
 
+def test_read_labeled_csv__hatexplain_words_are_toxicity_and_identity_attack(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "hatexplain_test.csv"
+    path.write_text("text,label\na,hatespeech\nb,offensive\nc,normal\n", encoding="utf-8")
+
+    assert read_labeled_csv(path).truth == {
+        "toxicity": [1, 1, 0],
+        "identity_attack": [1, 0, 0],
+    }
+
+
 def test_read_labeled_csv__bad_label_names_the_line(tmp_path: Path) -> None:
     path = tmp_path / "d.csv"
     path.write_text("text,label\nx,yes\n", encoding="utf-8")

@@ -21,7 +21,7 @@ T = 0.1  # a harmless toxicity score
     [
         (Policy(), "hello", 0, T, ("approved", "below_thresholds")),
         (Policy(), "hello", 0, 0.6, ("held", "hold_threshold")),
-        (Policy(), "hello", 0, 0.96, ("rejected", "reject_threshold")),
+        (Policy(), "hello", 0, 0.995, ("rejected", "reject_threshold")),
         (Policy(mode="pre"), "hello", 0, T, ("held", "pre_moderation")),
         (Policy(mode="pre"), "hello", 0, 0.99, ("rejected", "reject_threshold")),
         (Policy(mode="post"), "hello", 0, 0.8, ("approved", "post_moderation")),

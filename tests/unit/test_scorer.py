@@ -169,7 +169,8 @@ def test_load_scorer__bf16_within_0_02_of_fp32_or_refused(
 def test_detoxify_scorer__reports_model(scorer: DetoxifyScorer) -> None:
     assert isinstance(scorer.model, ModelInfo)
     assert scorer.model.name.startswith("replyguard-minilm")
-    assert scorer.labels == ("toxicity",)
+    assert scorer.labels == ("toxicity", "insult", "identity_attack", "threat")
+    assert scorer.languages == ("en",)
 
 
 def test_load_scorer__auto_picks_bf16_where_offered(model_dir: Path) -> None:
