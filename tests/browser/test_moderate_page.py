@@ -368,7 +368,9 @@ async def test_policy__an_admin_previews_the_effect_then_saves(
     psettings: Settings,
     engine: AsyncEngine,
 ) -> None:
-    await _site(server, admin)
+    # Rules the form does not show must survive a save from the page.
+    unseen = {"report_threshold": 7, "trusted_after": 5, "unsupported_language": "score"}
+    await _site(server, admin, **unseen)
     await _seed(
         server,
         psettings,
@@ -398,6 +400,14 @@ async def test_policy__an_admin_previews_the_effect_then_saves(
     await expect(page.locator(".policy")).to_contain_text("leaked, scam")
     assert seen.errors == []
     await context.close()
+    import aiohttp
+
+    async with aiohttp.ClientSession() as http:
+        saved = await (
+            await http.get(str(server.make_url("/v1/sites/daily")), headers=admin)
+        ).json()
+    assert {k: saved["policy"][k] for k in unseen} == unseen
+    assert saved["policy"]["watched_terms"] == ["leaked", "scam"]
 
 
 async def test_queue__filters_by_article_and_orders_by_score(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -510,6 +511,8 @@ async def site_page(request: web.Request) -> web.Response:
         mode_choices=MODE_CHOICES,
         form_rows=_form_rows(policy),
         max_links="" if policy.max_links is None else str(policy.max_links),
+        # The whole policy, so saving the form keeps the rules it does not show.
+        policy_json=json.dumps(policy.to_json()),
         webhooks=webhooks,
     )
 

@@ -969,7 +969,11 @@
         const label = input.name.slice("hold_at.".length);
         thresholds[label] = { hold_at: number(data.get(`hold_at.${label}`)), reject_at: number(data.get(`reject_at.${label}`)) };
       }
+      // The rules the form does not show (reports, backlog, trust, language, threats) keep
+      // their current values: the page sends the whole policy.
+      const current = JSON.parse(form.dataset.policy || "{}");
       return {
+        ...current,
         mode: data.get("mode"),
         thresholds,
         blocked_terms: lines(data.get("blocked_terms")),
