@@ -370,7 +370,14 @@ async def test_policy__an_admin_previews_the_effect_then_saves(
 ) -> None:
     # Rules the form does not show must survive a save from the page.
     unseen = {"report_threshold": 7, "trusted_after": 5, "unsupported_language": "score"}
-    await _site(server, admin, **unseen)
+    # Thresholds of the test's own, so that raising toxicity's hold_at alone frees "garbage"
+    # (0.55 toxicity, 0.30 insult) whatever the defaults are.
+    thresholds = {
+        "toxicity": {"hold_at": 0.5, "reject_at": 0.95},
+        "insult": {"hold_at": 0.6, "reject_at": None},
+        "threat": {"hold_at": 0.4, "reject_at": 0.9},
+    }
+    await _site(server, admin, thresholds=thresholds, **unseen)
     await _seed(
         server,
         psettings,

@@ -129,6 +129,7 @@ def test_templates__escape_hostile_values_on_the_site_page() -> None:
         admin=True,
         mode_choices=[(EVIL, EVIL)],
         form_rows=[(EVIL, EVIL, EVIL, EVIL)],
+        policy_json=EVIL,
         max_links=EVIL,
         webhooks=[views.WebhookRow.of(_endpoint())],
     )
