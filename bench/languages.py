@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import argparse
 import csv
+import importlib
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -78,12 +80,16 @@ def _py3langid(text: str) -> tuple[str | None, float]:
 
 def _lingua() -> tuple[float, Detector] | None:
     try:
-        from lingua import LanguageDetectorBuilder
+        # Optional, for the comparison only (not a dependency): imported by name so that type
+        # checking needs no stubs for it where it is not installed.
+        lingua: Any = importlib.import_module("lingua")
     except ImportError:
         print("lingua-language-detector is not installed: measuring py3langid only")
         return None
     started = time.perf_counter()
-    detector = LanguageDetectorBuilder.from_all_languages().with_preloaded_language_models().build()
+    detector = (
+        lingua.LanguageDetectorBuilder.from_all_languages().with_preloaded_language_models().build()
+    )
     load = time.perf_counter() - started
 
     def detect(text: str) -> tuple[str | None, float]:
