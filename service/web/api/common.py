@@ -17,7 +17,14 @@ from service.store.authors import NO_SUMMARY, AuthorSummary
 from service.store.values import Principal, Site
 from service.times import iso
 from service.web import keys
-from service.web.validation import ARTICLE_ID, ARTICLE_ID_RULE, SLUG, parse_uuid
+from service.web.validation import (
+    ARTICLE_ID,
+    ARTICLE_ID_RULE,
+    MAX_BULK_IDS,
+    SLUG,
+    Fields,
+    parse_uuid,
+)
 
 SITE_CACHE_SECONDS: Final = 2.0
 
@@ -154,3 +161,19 @@ def private(data: Any, status: int = 200) -> web.Response:
     response = web.json_response(data, status=status)
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def bulk_ids(f: Fields) -> list[UUID]:
+    """The comment ids of a bulk request (``ids``), each problem recorded on ``f``."""
+    raw_ids = f.raw("ids")
+    ids: list[UUID] = []
+    if not isinstance(raw_ids, list) or not 1 <= len(raw_ids) <= MAX_BULK_IDS:
+        f.problem("ids", f"must be a list of 1-{MAX_BULK_IDS} comment ids")
+        return ids
+    for i, raw in enumerate(raw_ids):
+        parsed = parse_uuid(raw)
+        if parsed is None:
+            f.problem(f"ids[{i}]", "must be a comment id (a UUID)")
+        else:
+            ids.append(parsed)
+    return ids

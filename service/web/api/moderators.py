@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any, Final, cast
-from uuid import UUID
 
 from aiohttp import web
 
@@ -21,6 +20,7 @@ from service.web import keys
 from service.web.api.common import (
     audit_json,
     authenticate,
+    bulk_ids,
     comment_json,
     path_article,
     path_comment,
@@ -31,7 +31,6 @@ from service.web.api.common import (
 from service.web.validation import (
     ACTIONS,
     ARTICLE_ID,
-    MAX_BULK_IDS,
     MAX_ORIGINS,
     MAX_REASON_CHARS,
     MAX_SITE_NAME_CHARS,
@@ -41,7 +40,6 @@ from service.web.validation import (
     SLUG_RULE,
     Fields,
     is_origin,
-    parse_uuid,
     query_choice,
     query_limit,
     read_json_object,
@@ -132,17 +130,7 @@ async def post_decisions(request: web.Request) -> web.Response:
     principal = await authenticate(request)
     data = await read_json_object(request, request.app[keys.SETTINGS].max_request_bytes)
     f, verdict, reason = _decision_fields(data, ("ids",))
-    raw_ids = f.raw("ids")
-    ids: list[UUID] = []
-    if not isinstance(raw_ids, list) or not 1 <= len(raw_ids) <= MAX_BULK_IDS:
-        f.problem("ids", f"must be a list of 1-{MAX_BULK_IDS} comment ids")
-    else:
-        for i, raw in enumerate(raw_ids):
-            parsed = parse_uuid(raw)
-            if parsed is None:
-                f.problem(f"ids[{i}]", "must be a comment id (a UUID)")
-            else:
-                ids.append(parsed)
+    ids = bulk_ids(f)
     f.done()
     assert verdict is not None
     results, missing = await request.app[keys.COMMENTS].decide(principal, ids, verdict, reason)

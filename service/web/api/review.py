@@ -15,7 +15,6 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any, Final, cast
-from uuid import UUID
 
 from aiohttp import web
 
@@ -29,6 +28,7 @@ from service.times import iso
 from service.web import keys
 from service.web.api.common import (
     authenticate,
+    bulk_ids,
     path_comment,
     path_site,
     private,
@@ -37,12 +37,10 @@ from service.web.api.common import (
 from service.web.validation import (
     ARTICLE_ID,
     ARTICLE_ID_RULE,
-    MAX_BULK_IDS,
     MAX_REASON_CHARS,
     PREVIEW_MAX,
     SLUG,
     Fields,
-    parse_uuid,
     query_choice,
     query_time,
     read_json_object,
@@ -174,7 +172,7 @@ async def reopen(request: web.Request) -> web.Response:
     f = Fields(data)
     f.only(("ids", "reason"))
     reason = f.text("reason", max_chars=MAX_REASON_CHARS)
-    ids = _ids(f)
+    ids = bulk_ids(f)
     f.done()
     results, missing = await request.app[keys.COMMENTS].decide(
         principal, ids, "held", reason or "reopened"
@@ -185,21 +183,6 @@ async def reopen(request: web.Request) -> web.Response:
             "not_found": [str(m) for m in missing],
         }
     )
-
-
-def _ids(f: Fields) -> list[UUID]:
-    raw_ids = f.raw("ids")
-    ids: list[UUID] = []
-    if not isinstance(raw_ids, list) or not 1 <= len(raw_ids) <= MAX_BULK_IDS:
-        f.problem("ids", f"must be a list of 1-{MAX_BULK_IDS} comment ids")
-        return ids
-    for i, raw in enumerate(raw_ids):
-        parsed = parse_uuid(raw)
-        if parsed is None:
-            f.problem(f"ids[{i}]", "must be a comment id (a UUID)")
-        else:
-            ids.append(parsed)
-    return ids
 
 
 def compare_policies(
