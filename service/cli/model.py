@@ -77,6 +77,16 @@ def add_model_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentP
         "--init-from", type=Path, default=None, help="model folder to continue training from"
     )
     train.add_argument(
+        "--heads-only",
+        action="store_true",
+        help="keep --init-from's encoder and head rows; train only the new labels' rows",
+    )
+    train.add_argument(
+        "--head-lrs",
+        default="0.001,0.003,0.01",
+        help="learning rates tried with --heads-only (comma-separated; best by validation)",
+    )
+    train.add_argument(
         "--stop-after", type=float, default=None, help="stop early after this many seconds"
     )
     train.add_argument("--fp32", action="store_true", help="store fp32 (default: fp16)")
@@ -130,6 +140,21 @@ def cmd_train(args: argparse.Namespace) -> int:
         if path is not None and not path.is_file():
             print(f"error: no such file: {path}", file=sys.stderr)
             return 2
+    if args.heads_only and args.init_from is None:
+        print(
+            "error: --heads-only keeps a trained model's encoder: give --init-from", file=sys.stderr
+        )
+        return 2
+    try:
+        head_rates = tuple(float(x) for x in args.head_lrs.split(",") if x.strip())
+    except ValueError:
+        head_rates = ()
+    if not head_rates or any(not 0 < r < 1 for r in head_rates):
+        print(
+            f"error: --head-lrs: comma-separated rates in (0, 1), not {args.head_lrs!r}",
+            file=sys.stderr,
+        )
+        return 2
     train(
         TrainSettings(
             train_csv=args.train,
@@ -152,6 +177,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             fp16=not args.fp32,
             stop_after_seconds=args.stop_after,
             init_from=args.init_from,
+            heads_only=args.heads_only,
+            head_learning_rates=head_rates,
         )
     )
     return 0
