@@ -545,7 +545,7 @@ def write_model_card(folder: Path, card: dict[str, Any]) -> None:
 ```
 {remake_command(s)}
 ```
-
+{"" if not card.get("warm_start_note") else chr(10) + card["warm_start_note"].strip() + chr(10)}
 Run from the repository root with the data in `../shared/data/` (data paths above are
 relative to the folder holding the repository). Data: see `shared/data/README.md` and
 `shared/data/labels/README.md` (sources and licences: OLID/TweetEval, Davidson et al.,
