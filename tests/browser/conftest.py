@@ -110,13 +110,21 @@ async def screenshot(page: Page, name: str, **options: Any) -> Path:
 
 
 def host_page_app(
-    service_origin: str, *, article: str, poll_seconds: float = 0.3, auth_token: str = ""
+    service_origin: str,
+    *,
+    article: str,
+    poll_seconds: float = 0.3,
+    auth_token: str = "",
+    page_lang: str = "en",
+    widget_lang: str = "",
 ) -> web.Application:
     """An article page on another origin that includes the widget, with CSS that would
     wreck anything it could reach; with auth_token, its tag passes a signed-in reader's
-    token as data-auth-token."""
+    token as data-auth-token; page_lang is the page's <html lang>, widget_lang the tag's
+    data-lang."""
     token = f' data-auth-token="{auth_token}"' if auth_token else ""
-    html = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
+    lang = f' data-lang="{widget_lang}"' if widget_lang else ""
+    html = f"""<!doctype html><html lang="{page_lang}"><head><meta charset="utf-8">
 <title>Budget 2026: what changes for you</title>
 <style>
   body {{ font-family: Georgia, serif; max-width: 46em; margin: 2em auto; color: #222; }}
@@ -128,7 +136,7 @@ def host_page_app(
 <p>The chancellor set out the budget on Wednesday. Here is what it means for households.</p>
 </article>
 <script src="{service_origin}/embed.js" data-site="daily" data-article="{article}"
-  data-poll-seconds="{poll_seconds}"{token} async></script>
+  data-poll-seconds="{poll_seconds}"{token}{lang} async></script>
 </body></html>"""
 
     async def article_page(request: web.Request) -> web.Response:

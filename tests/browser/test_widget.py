@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import aiohttp
+import pytest
 from aiohttp.test_utils import TestServer
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, Page, Request, Route, expect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from service.settings import Settings
@@ -18,10 +20,17 @@ ARTICLE = "budget-2026"
 
 
 async def _setup(
-    server: TestServer, aiohttp_server: ServerFactory, admin: dict[str, str]
+    server: TestServer,
+    aiohttp_server: ServerFactory,
+    admin: dict[str, str],
+    *,
+    page_lang: str = "en",
+    widget_lang: str = "",
 ) -> tuple[str, TestServer]:
+    """The service's site "daily" and an article page in page_lang on another origin."""
     base = str(server.make_url("")).rstrip("/")
-    host = await aiohttp_server(host_page_app(base, article=ARTICLE), host="127.0.0.1")
+    article = host_page_app(base, article=ARTICLE, page_lang=page_lang, widget_lang=widget_lang)
+    host = await aiohttp_server(article, host="127.0.0.1")
     host_origin = str(host.make_url("")).rstrip("/")
     assert host_origin != base
     async with aiohttp.ClientSession() as http:
@@ -42,9 +51,9 @@ async def _decide(base: str, admin: dict[str, str], comment_id: str, action: str
         assert r.status == 200, await r.text()
 
 
-async def _open_article(page: Page, host: TestServer) -> None:
+async def _open_article(page: Page, host: TestServer, heading: str = "Comments") -> None:
     await page.goto(str(host.make_url("/")))
-    await expect(page.get_by_role("heading", name="Comments")).to_be_visible()
+    await expect(page.get_by_role("heading", name=heading)).to_be_visible()
 
 
 async def test_widget__reply_from_another_origin_waits_then_is_published(
@@ -310,5 +319,134 @@ async def test_widget__an_approved_reply_to_a_held_comment_says_it_waits_for_it(
     )
     await _decide(base, admin, parent, "approve")
     await expect(own.locator(".badge")).to_have_text("Published")
+    assert seen.errors == []
+    await context.close()
+
+
+# --- the page's language ---------------------------------------------------------------------
+
+
+async def test_widget__speaks_spanish_on_a_spanish_page(
+    browser: Browser,
+    server: TestServer,
+    aiohttp_server: ServerFactory,
+    admin: dict[str, str],
+    psettings: Settings,
+    engine: AsyncEngine,
+) -> None:
+    base, host = await _setup(server, aiohttp_server, admin, page_lang="es")
+    first = await _post(server, "Muy claro, gracias.", "Ana", article=ARTICLE)
+    await score_all(psettings, engine)  # approved
+    context, page, seen = await new_page(browser)
+    await _open_article(page, host, "Comentarios")
+    assert await page.locator("section.rg").get_attribute("lang") == "es"
+    await expect(page.get_by_role("heading", name="Participe en la conversación")).to_be_visible()
+    # Dates in Spanish, not in the browser's own (English) locale.
+    posted = page.locator(f'li[data-id="{first}"] time')
+    spanish, english = await posted.evaluate(
+        """t => ["es", "en"].map(l => new Date(t.dateTime).toLocaleString(l,
+            {dateStyle: "medium", timeStyle: "short"}))"""
+    )
+    assert spanish != english
+    await expect(posted).to_have_text(spanish)
+
+    await page.get_by_role("button", name="Responder a Ana").click()
+    await expect(page.get_by_text("En respuesta a Ana")).to_be_visible()
+    await page.get_by_label("Su nombre").fill("Beto")
+    await page.get_by_role("button", name="Publicar comentario").click()
+    await expect(page.locator(".form-status.error")).to_have_text("Escriba un comentario.")
+    await page.get_by_label("Su comentario").fill("Coincido, y la tabla ayuda.")
+    await page.get_by_role("button", name="Publicar comentario").click()
+    await expect(
+        page.get_by_role("status").filter(has_text="pendiente de moderación")
+    ).to_have_text("Gracias. Su comentario está pendiente de moderación.")
+    own = page.locator(f'li[data-id="{first}"] .replies li.own')
+    await expect(own.locator(".badge")).to_have_text("Pendiente de moderación")
+    mine = await own.get_attribute("data-id")
+    assert mine is not None
+    await score_all(psettings, engine)  # the model reads no Spanish: held for a human
+    await _wait_statuses(psettings, {mine: "held"})
+    await expect(own.locator(".badge")).to_have_text("Pendiente de moderación")
+    await _decide(base, admin, mine, "approve")
+    await expect(own.locator(".badge")).to_have_text("Publicado")
+    await screenshot(page, "widget-es", full_page=True)
+    assert seen.errors == []
+    await context.close()
+
+
+@pytest.mark.parametrize(
+    ("page_lang", "widget_lang", "heading", "button", "lang"),
+    [
+        ("es", "en", "Comments", "Post comment", "en"),  # the tag's data-lang wins
+        ("en-GB", "es-MX", "Comentarios", "Publicar comentario", "es-MX"),
+        ("fr-CA", "", "Comments", "Post comment", "en"),  # no French: English
+    ],
+)
+async def test_widget__the_tags_language_wins_over_the_pages(
+    browser: Browser,
+    server: TestServer,
+    aiohttp_server: ServerFactory,
+    admin: dict[str, str],
+    page_lang: str,
+    widget_lang: str,
+    heading: str,
+    button: str,
+    lang: str,
+) -> None:
+    _, host = await _setup(
+        server, aiohttp_server, admin, page_lang=page_lang, widget_lang=widget_lang
+    )
+    context, page, seen = await new_page(browser)
+    await _open_article(page, host, heading)
+    await expect(page.get_by_role("button", name=button)).to_be_visible()
+    assert await page.locator("section.rg").get_attribute("lang") == lang
+    assert seen.errors == []
+    await context.close()
+
+
+async def test_widget__says_why_a_comment_was_not_sent_in_spanish(
+    browser: Browser, server: TestServer, aiohttp_server: ServerFactory, admin: dict[str, str]
+) -> None:
+    _, host = await _setup(server, aiohttp_server, admin, page_lang="es-MX")
+    context, page, seen = await new_page(browser)
+    await _open_article(page, host, "Comentarios")
+    error = page.locator(".form-status.error")
+    post = page.get_by_role("button", name="Publicar comentario")
+    await page.get_by_label("Su comentario").fill("Un buen punto.")
+    await post.click()
+    await expect(error).to_have_text("Indique su nombre.")
+    # The service's own reason stays as it wrote it; the field is named in Spanish.
+    await page.get_by_label("Su nombre").fill("Ana\u0007")
+    await post.click()
+    await expect(error).to_have_text("Su nombre: must not contain control characters")
+
+    cors = {"Access-Control-Allow-Origin": "*", "Access-Control-Expose-Headers": "Retry-After"}
+    answers: list[dict[str, Any] | None] = [
+        {"status": 429, "headers": {**cors, "Retry-After": "30"}},
+        {"status": 503, "headers": {**cors, "Retry-After": "1"}},
+        {"status": 409, "headers": cors, "json": {"status": 409, "detail": "Already posted."}},
+        None,  # the network fails
+    ]
+
+    async def answer(route: Route, request: Request) -> None:
+        if request.method != "POST":
+            await route.continue_()
+            return
+        reply = answers.pop(0)
+        await (route.abort() if reply is None else route.fulfill(**reply))
+
+    await page.route(str(server.make_url(f"/v1/sites/daily/articles/{ARTICLE}/comments")), answer)
+    await page.get_by_label("Su nombre").fill("Ana")
+    for said in [
+        "Demasiados comentarios; inténtelo de nuevo en 30 segundos.",
+        "El servicio de comentarios está ocupado y no se guardó nada. "
+        "Inténtelo de nuevo en 1 segundo.",
+        "No se pudo enviar su comentario: Already posted.",
+        "No se puede conectar con el servicio de comentarios. Inténtelo de nuevo.",
+    ]:
+        await post.click()
+        await expect(error).to_have_text(said)
+    assert answers == []
+    await expect(page.locator("li.comment.own")).to_have_count(0)
     assert seen.errors == []
     await context.close()

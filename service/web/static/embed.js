@@ -6,8 +6,107 @@
 // A site with its own sign-in passes the reader's signed token (see the README's SSO
 // section) as data-auth-token on the tag or its target, or later with
 // window.ReplyGuard.setAuthToken(token); it goes with each comment as X-Author-Token.
+// It speaks the language of data-lang on the tag (or its target), else of the page's
+// <html lang>; see STRINGS below.
 (() => {
   "use strict";
+
+  // Every word the widget says, by language: a newsroom adds a language by adding one entry
+  // (copy "en", translate the values, keep each key and {placeholder}). A tag such as "es-MX"
+  // uses its own entry if there is one, else "es"; a language not here gets English. An
+  // entry with "one"/"other" is chosen by count with the language's plural rules (some
+  // languages also need "few" or "many"). Written as JSON (double quotes, no trailing
+  // commas): tests/unit/test_embed_strings.py reads it to check every language against English.
+  const STRINGS = {
+    "en": {
+      "comments": "Comments",
+      "loadMore": "Load more comments",
+      "join": "Join the discussion",
+      "yourName": "Your name",
+      "yourComment": "Your comment",
+      "commentingAs": "Commenting as {name}",
+      "yourAccount": "your account",
+      "replyingTo": "Replying to {name}",
+      "cancelReply": "Cancel reply",
+      "post": "Post comment",
+      "reply": "Reply",
+      "replyTo": "Reply to {name}",
+      "commentBy": "Comment by {name}",
+      "removedComment": "Removed comment",
+      "removed": "This comment was removed.",
+      "awaiting": "Awaiting moderation",
+      "published": "Published",
+      "notPublished": "Not published",
+      "refusedNote": "This comment was not published: it did not meet the site's guidelines. Only you can see this note.",
+      "dismiss": "Dismiss",
+      "waitingForParent": "Approved: it appears once the comment it answers is moderated",
+      "loadFailed": "The comments could not be loaded right now.",
+      "empty": "No comments yet. Be the first.",
+      "nameMissing": "Please give your name.",
+      "bodyMissing": "Please write a comment.",
+      "sending": "Sending…",
+      "thanks": "Thank you. Your comment is awaiting moderation.",
+      "you": "You",
+      "signInUnchecked": "Your sign-in could not be checked.",
+      "signInAgain": "{reason} Sign in again to comment.",
+      "fieldProblem": "{field} {problem}",
+      "tooMany": {
+        "one": "Too many comments; try again in {count} second.",
+        "other": "Too many comments; try again in {count} seconds."
+      },
+      "unavailable": {
+        "one": "The comment service is busy and nothing was saved. Try again in {count} second.",
+        "other": "The comment service is busy and nothing was saved. Try again in {count} seconds."
+      },
+      "refused": "Your comment could not be sent: {reason}",
+      "notSent": "Your comment could not be sent.",
+      "unreachable": "The comment service cannot be reached. Try again."
+    },
+    "es": {
+      "comments": "Comentarios",
+      "loadMore": "Cargar más comentarios",
+      "join": "Participe en la conversación",
+      "yourName": "Su nombre",
+      "yourComment": "Su comentario",
+      "commentingAs": "Comenta como {name}",
+      "yourAccount": "su cuenta",
+      "replyingTo": "En respuesta a {name}",
+      "cancelReply": "Cancelar respuesta",
+      "post": "Publicar comentario",
+      "reply": "Responder",
+      "replyTo": "Responder a {name}",
+      "commentBy": "Comentario de {name}",
+      "removedComment": "Comentario eliminado",
+      "removed": "Este comentario fue eliminado.",
+      "awaiting": "Pendiente de moderación",
+      "published": "Publicado",
+      "notPublished": "No publicado",
+      "refusedNote": "Este comentario no se publicó: no cumplía las normas del sitio. Solo usted ve esta nota.",
+      "dismiss": "Descartar",
+      "waitingForParent": "Aprobado: aparecerá cuando se modere el comentario al que responde",
+      "loadFailed": "No se pudieron cargar los comentarios en este momento.",
+      "empty": "Aún no hay comentarios. Escriba el primero.",
+      "nameMissing": "Indique su nombre.",
+      "bodyMissing": "Escriba un comentario.",
+      "sending": "Enviando…",
+      "thanks": "Gracias. Su comentario está pendiente de moderación.",
+      "you": "Usted",
+      "signInUnchecked": "No se pudo comprobar su inicio de sesión.",
+      "signInAgain": "{reason} Vuelva a iniciar sesión para comentar.",
+      "fieldProblem": "{field}: {problem}",
+      "tooMany": {
+        "one": "Demasiados comentarios; inténtelo de nuevo en {count} segundo.",
+        "other": "Demasiados comentarios; inténtelo de nuevo en {count} segundos."
+      },
+      "unavailable": {
+        "one": "El servicio de comentarios está ocupado y no se guardó nada. Inténtelo de nuevo en {count} segundo.",
+        "other": "El servicio de comentarios está ocupado y no se guardó nada. Inténtelo de nuevo en {count} segundos."
+      },
+      "refused": "No se pudo enviar su comentario: {reason}",
+      "notSent": "No se pudo enviar su comentario.",
+      "unreachable": "No se puede conectar con el servicio de comentarios. Inténtelo de nuevo."
+    }
+  };
 
   // Tokens given with setAuthToken win over the tags' data-auth-token; null signs out.
   let sharedToken;
@@ -101,6 +200,37 @@ input, textarea { font: inherit; padding: 0.4em; border: 1px solid #9aa3b2; bord
     }
   }
 
+  // The entry of STRINGS for a language tag ("es-MX": its own, else "es"), and the locale
+  // that formats dates and numbers: the tag itself when the widget speaks its language.
+  function language(tag) {
+    const wanted = tag.trim().toLowerCase();
+    const codes = Object.keys(STRINGS);
+    const code = codes.find((c) => c.toLowerCase() === wanted) || codes.find((c) => c.toLowerCase() === wanted.split(/[-_]/)[0]);
+    if (!code) return { code: "en", locale: "en" };
+    try {
+      return { code, locale: Intl.getCanonicalLocales(tag.trim())[0] };
+    } catch {
+      return { code, locale: code }; // not a well-formed tag, such as "es_MX"
+    }
+  }
+
+  // say(key, values) is a phrase of the chosen language with its {placeholders} filled
+  // (numbers in the locale's digits); phrase(key, values) the same as parts to append, so a
+  // value may be an element and each language puts it where its word order wants it.
+  function phrasebook(code, locale) {
+    const numbers = new Intl.NumberFormat(locale);
+    const plurals = new Intl.PluralRules(locale);
+    function phrase(key, values = {}) {
+      let text = STRINGS[code][key] ?? STRINGS.en[key];
+      if (typeof text !== "string") text = text[plurals.select(values.count)] || text.other;
+      return text.split(/\{(\w+)\}/).map((part, i) => {
+        if (i % 2 === 0) return part;
+        return typeof values[part] === "number" ? numbers.format(values[part]) : (values[part] ?? "");
+      });
+    }
+    return { phrase, say: (key, values) => phrase(key, values).join("") };
+  }
+
   function mount(script) {
     script.dataset.replyguardReady = "1";
     const base = new URL(script.src).origin;
@@ -115,6 +245,9 @@ input, textarea { font: inherit; padding: 0.4em; border: 1px solid #9aa3b2; bord
     const target = script.dataset.target && document.getElementById(script.dataset.target);
     const tagToken = script.dataset.authToken || (target && target.dataset.authToken) || null;
     const authToken = () => (sharedToken === undefined ? tagToken : sharedToken);
+    const lang = script.dataset.lang || (target && target.dataset.lang) || document.documentElement.lang || "";
+    const { code, locale } = language(lang);
+    const { phrase, say } = phrasebook(code, locale);
 
     const host = document.createElement("div");
     host.className = "replyguard-comments";
@@ -130,36 +263,36 @@ input, textarea { font: inherit; padding: 0.4em; border: 1px solid #9aa3b2; bord
     }
 
     const status = el("p", { class: "status", role: "status", "aria-live": "polite" });
-    const thread = el("ol", { class: "thread", "aria-label": "Comments" });
-    const more = el("button", { type: "button", class: "more", text: "Load more comments" });
+    const thread = el("ol", { class: "thread", "aria-label": say("comments") });
+    const more = el("button", { type: "button", class: "more", text: say("loadMore") });
     more.hidden = true;
     const nameInput = el("input", { id: "rg-name", name: "author_name", required: "", maxlength: "80", autocomplete: "name" });
-    const nameLabel = el("label", { for: "rg-name", text: "Your name" });
+    const nameLabel = el("label", { for: "rg-name", text: say("yourName") });
     const signedInName = el("span", { class: "name" });
-    const signedIn = el("p", { class: "signed-in" }, "Commenting as ", signedInName);
+    const signedIn = el("p", { class: "signed-in" }, ...phrase("commentingAs", { name: signedInName }));
     signedIn.hidden = true;
     const bodyInput = el("textarea", { id: "rg-body", name: "body", required: "", maxlength: "5000", rows: "4" });
     const replyingName = el("span");
-    const cancelReply = el("button", { type: "button", class: "link", text: "Cancel reply" });
-    const replying = el("p", { class: "replying" }, "Replying to ", replyingName, " · ", cancelReply);
+    const cancelReply = el("button", { type: "button", class: "link", text: say("cancelReply") });
+    const replying = el("p", { class: "replying" }, ...phrase("replyingTo", { name: replyingName }), " · ", cancelReply);
     replying.hidden = true;
-    const submit = el("button", { type: "submit", text: "Post comment" });
+    const submit = el("button", { type: "submit", text: say("post") });
     const formStatus = el("p", { class: "form-status", role: "status", "aria-live": "polite" });
     const form = el(
       "form",
       { "aria-labelledby": "rg-form-title", novalidate: "" },
-      el("h3", { id: "rg-form-title", text: "Join the discussion" }),
+      el("h3", { id: "rg-form-title", text: say("join") }),
       replying,
       signedIn,
       nameLabel,
       nameInput,
-      el("label", { for: "rg-body", text: "Your comment" }),
+      el("label", { for: "rg-body", text: say("yourComment") }),
       bodyInput,
       el("div", {}, submit),
       formStatus,
     );
     root.append(
-      el("section", { class: "rg", "aria-labelledby": "rg-title" }, el("h2", { id: "rg-title", text: "Comments" }), status, thread, more, form),
+      el("section", { class: "rg", lang: locale, "aria-labelledby": "rg-title" }, el("h2", { id: "rg-title", text: say("comments") }), status, thread, more, form),
     );
     try {
       nameInput.value = localStorage.getItem("replyguard:name") || "";
@@ -184,7 +317,7 @@ input, textarea { font: inherit; padding: 0.4em; border: 1px solid #9aa3b2; bord
       const token = authToken();
       const name = token ? tokenName(token) : "";
       signedIn.hidden = !token;
-      signedInName.textContent = name || "your account";
+      signedInName.textContent = name || say("yourAccount");
       nameLabel.hidden = nameInput.hidden = Boolean(token);
     }
     showSignedIn();
@@ -196,12 +329,12 @@ input, textarea { font: inherit; padding: 0.4em; border: 1px solid #9aa3b2; bord
 
     function when(iso) {
       const date = new Date(iso);
-      return el("time", { datetime: iso, text: date.toLocaleString([], { dateStyle: "medium", timeStyle: "short" }) });
+      return el("time", { datetime: iso, text: date.toLocaleString(locale, { dateStyle: "medium", timeStyle: "short" }) });
     }
 
     function removedNode(item) {
       // Rejected, but approved replies hang from it: it keeps its place, not its words.
-      const body = el("article", { "aria-label": "Removed comment" }, el("p", { class: "text", text: "This comment was removed." }));
+      const body = el("article", { "aria-label": say("removedComment") }, el("p", { class: "text", text: say("removed") }));
       const li = el("li", { class: "comment removed" }, body, el("ol", { class: "replies" }));
       li.dataset.id = item.id;
       shown.set(item.id, li);
@@ -210,13 +343,13 @@ input, textarea { font: inherit; padding: 0.4em; border: 1px solid #9aa3b2; bord
 
     function commentNode(item, own) {
       if (item.removed) return removedNode(item);
-      const badge = own ? el("span", { class: "badge", text: "Awaiting moderation" }) : null;
+      const badge = own ? el("span", { class: "badge", text: say("awaiting") }) : null;
       const header = el("header", {}, el("span", { class: "name", text: item.author_name }), when(item.created_at));
       if (badge) header.append(badge);
-      const replyButton = el("button", { type: "button", class: "link reply", text: "Reply" });
-      replyButton.setAttribute("aria-label", `Reply to ${item.author_name}`);
+      const replyButton = el("button", { type: "button", class: "link reply", text: say("reply") });
+      replyButton.setAttribute("aria-label", say("replyTo", { name: item.author_name }));
       replyButton.addEventListener("click", () => startReply(item));
-      const body = el("article", { "aria-label": `Comment by ${item.author_name}` }, header, el("p", { class: "text", text: item.body }));
+      const body = el("article", { "aria-label": say("commentBy", { name: item.author_name }) }, header, el("p", { class: "text", text: item.body }));
       if (!own) body.append(replyButton);
       const li = el("li", { class: own ? "comment own" : "comment" }, body, el("ol", { class: "replies" }));
       li.dataset.id = item.id;
@@ -272,15 +405,15 @@ input, textarea { font: inherit; padding: 0.4em; border: 1px solid #9aa3b2; bord
         more.hidden = !cursor;
         showEmpty();
       } catch {
-        status.textContent = "The comments could not be loaded right now.";
+        status.textContent = say("loadFailed");
       }
     }
 
     // "No comments yet" only above an empty list: the reader's own waiting comment counts.
     function showEmpty() {
       const empty = !thread.children.length;
-      if (empty && !status.textContent) status.textContent = "No comments yet. Be the first.";
-      else if (!empty && status.textContent.startsWith("No comments")) status.textContent = "";
+      if (empty && !status.textContent) status.textContent = say("empty");
+      else if (!empty && status.textContent === say("empty")) status.textContent = "";
     }
 
     more.addEventListener("click", async () => {
@@ -320,14 +453,14 @@ input, textarea { font: inherit; padding: 0.4em; border: 1px solid #9aa3b2; bord
       const badge = node.querySelector(":scope > article .badge");
       if (!badge) return;
       if (published) {
-        badge.textContent = "Published";
+        badge.textContent = say("published");
         badge.className = "badge published";
         return;
       }
-      badge.textContent = "Not published";
+      badge.textContent = say("notPublished");
       badge.className = "badge refused";
-      const note = el("p", { class: "error", text: "This comment was not published: it did not meet the site's guidelines. Only you can see this note." });
-      const dismiss = el("button", { type: "button", class: "link", text: "Dismiss" });
+      const note = el("p", { class: "error", text: say("refusedNote") });
+      const dismiss = el("button", { type: "button", class: "link", text: say("dismiss") });
       dismiss.addEventListener("click", () => {
         node.remove();
         shown.delete(entry.id);
@@ -343,7 +476,7 @@ input, textarea { font: inherit; padding: 0.4em; border: 1px solid #9aa3b2; bord
       const node = shown.get(entry.id);
       const badge = node && node.querySelector(":scope > article .badge");
       if (!badge) return;
-      badge.textContent = "Approved: it appears once the comment it answers is moderated";
+      badge.textContent = say("waitingForParent");
       badge.className = "badge waiting";
     }
 
@@ -384,6 +517,25 @@ input, textarea { font: inherit; padding: 0.4em; border: 1px solid #9aa3b2; bord
       setTimeout(checkOwn, delay * 1000);
     }
 
+    // What to tell the reader when the service did not take the comment: the widget's own
+    // words, around the service's reason where it gave one.
+    function refusal(response, answer) {
+      const detail = answer && typeof answer.detail === "string" ? answer.detail : "";
+      if (response.status === 401) {
+        // The site's sign-in token was refused: say why, never post as someone else.
+        return say("signInAgain", { reason: detail || say("signInUnchecked") });
+      }
+      const fields = new Map([["author_name", say("yourName")], ["body", say("yourComment")]]);
+      const problems = answer && Array.isArray(answer.errors) ? answer.errors : [];
+      if (problems.length) {
+        return problems.map((e) => say("fieldProblem", { field: fields.get(e.field) || String(e.field).replace(/_/g, " "), problem: e.problem })).join("; ");
+      }
+      const wait = Number.parseInt(response.headers.get("Retry-After"), 10);
+      if (response.status === 429 && wait > 0) return say("tooMany", { count: wait });
+      if (response.status === 503 && wait > 0) return say("unavailable", { count: wait });
+      return detail ? say("refused", { reason: detail }) : say("notSent");
+    }
+
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
       formStatus.className = "form-status";
@@ -393,12 +545,12 @@ input, textarea { font: inherit; padding: 0.4em; border: 1px solid #9aa3b2; bord
       const nameMissing = !author && !token;
       if (nameMissing || !text) {
         formStatus.className = "form-status error";
-        formStatus.textContent = nameMissing ? "Please give your name." : "Please write a comment.";
+        formStatus.textContent = say(nameMissing ? "nameMissing" : "bodyMissing");
         (nameMissing ? nameInput : bodyInput).focus();
         return;
       }
       submit.disabled = true;
-      formStatus.textContent = "Sending…";
+      formStatus.textContent = say("sending");
       const payload = { body: text, author_name: author || undefined, article_title: articleTitle || undefined };
       if (articleUrl) payload.article_url = articleUrl;
       if (parentId) payload.parent_id = parentId;
@@ -412,16 +564,8 @@ input, textarea { font: inherit; padding: 0.4em; border: 1px solid #9aa3b2; bord
           credentials: "omit",
         });
         const answer = await response.json().catch(() => null);
-        if (response.status === 401) {
-          // The site's sign-in token was refused: say why, never post as someone else.
-          throw new Error(`${(answer && answer.detail) || "Your sign-in could not be checked."} Sign in again to comment.`);
-        }
-        if (response.status !== 202) {
-          const problems = answer && Array.isArray(answer.errors) ? answer.errors.map((e) => `${e.field.replace("_", " ")} ${e.problem}`) : [];
-          const wait = response.headers.get("Retry-After");
-          throw new Error(problems.join("; ") || (wait ? `Too many comments; try again in ${wait} second${wait === "1" ? "" : "s"}.` : (answer && answer.detail) || "Your comment could not be sent."));
-        }
-        const entry = { id: answer.id, token: answer.author_token, author_name: author || "You", body: text, parent_id: parentId, created_at: answer.created_at };
+        if (response.status !== 202) throw new Error(refusal(response, answer));
+        const entry = { id: answer.id, token: answer.author_token, author_name: author || say("you"), body: text, parent_id: parentId, created_at: answer.created_at };
         mine.write([...mine.read(), entry]);
         try {
           if (!token) localStorage.setItem("replyguard:name", author);
@@ -431,11 +575,11 @@ input, textarea { font: inherit; padding: 0.4em; border: 1px solid #9aa3b2; bord
         showOwn(entry);
         bodyInput.value = "";
         stopReply();
-        formStatus.textContent = "Thank you. Your comment is awaiting moderation.";
+        formStatus.textContent = say("thanks");
         watchOwn();
       } catch (error) {
         formStatus.className = "form-status error";
-        formStatus.textContent = error instanceof TypeError ? "The comment service cannot be reached. Try again." : error.message;
+        formStatus.textContent = error instanceof TypeError ? say("unreachable") : error.message;
       } finally {
         submit.disabled = false;
       }
