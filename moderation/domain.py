@@ -107,6 +107,17 @@ class AuditEntry:
     created_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class ModeratorDecision:
+    """A moderator's latest word on a comment, when it was to approve or reject it: what a
+    site's candidate model learns from (``moderation.site_training``)."""
+
+    comment_id: CommentId
+    body: str
+    verdict: Literal["approved", "rejected"]
+    decided_at: datetime
+
+
 # --- the author's standing (issue 12) --------------------------------------------------
 
 #: A ban lasts until lifted; a suspension ends by itself.

@@ -31,6 +31,7 @@ from moderation.domain import MAIN_LABEL
 from moderation.evaluation import LabeledData, read_labeled_csv, roc_auc
 from moderation.model_build import (
     CHECKPOINT_NAME,
+    CONFIG_DIR_NAME,
     build_minilm_checkpoint,
     load_minilm_classifier,
     minilm_tokenizer_files,
@@ -67,6 +68,8 @@ class TrainSettings:
     data_dir: Path | None = None
     extra_csvs: tuple[Path, ...] = ()
     extra_repeat: int = 1
+    #: A repeat of its own for each of the first ``extra_csvs`` (others: ``extra_repeat``).
+    extra_repeats: tuple[int, ...] = ()
     exclude_csvs: tuple[Path, ...] = ()
     labels: tuple[str, ...] = (MAIN_LABEL,)
     rows: int | None = 16_000
@@ -84,7 +87,9 @@ class TrainSettings:
     #: guard for a shared machine. The card records the step it stopped at.
     stop_after_seconds: float | None = None
     #: Start from this model folder's weights (encoder, and the head rows of the labels it
-    #: shares) instead of the bare encoder: fine-tuning continues from a trained model.
+    #: shares) instead of the bare encoder: fine-tuning continues from a trained model. A
+    #: folder of another architecture than all-MiniLM-L6-v2 (a tiny test model) continues as
+    #: itself: its config, tokenizer and weights.
     init_from: Path | None = None
     #: Keep ``init_from``'s encoder and the head rows of the labels it has exactly as they
     #: are, and train only the other labels' head rows on its pooled features: its scores
@@ -93,6 +98,17 @@ class TrainSettings:
     heads_only: bool = False
     head_learning_rates: tuple[float, ...] = (1e-3, 3e-3, 1e-2)
     extra_notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True, slots=True)
+class _Start:
+    """The model training begins from, its tokenizer, and the tokenizer files (and class name)
+    its folder is written with."""
+
+    model: Any
+    tokenizer: Any
+    tokenizer_name: str
+    tokenizer_files: Mapping[str, Path | bytes | str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,10 +143,8 @@ def train(settings: TrainSettings, *, out: TextIO = sys.stdout) -> dict[str, Any
         + ", ".join(f"{name} {len(v.texts)} rows" for name, v in val_sets.items())
         + f"; torch threads {torch.get_num_threads()}"
     )
-    model = load_minilm_classifier(len(labels), seed=settings.seed)
-    if settings.init_from is not None:
-        say(warm_start(model, settings.init_from / CHECKPOINT_NAME, labels))
-    tokenizer = _tokenizer()
+    start = _starting_point(settings, say)
+    model, tokenizer = start.model, start.tokenizer
     train_set = _encode_masked(tokenizer, train_data, labels, settings.max_length)
     val_encoded = {
         name: _encode_texts(tokenizer, data.texts, settings.max_length)
@@ -186,8 +200,8 @@ def train(settings: TrainSettings, *, out: TextIO = sys.stdout) -> dict[str, Any
     checkpoint = save_model_folder(
         model,
         settings.out_dir,
-        tokenizer_name="BertTokenizer",
-        tokenizer_files=minilm_tokenizer_files(),
+        tokenizer_name=start.tokenizer_name,
+        tokenizer_files=start.tokenizer_files,
         classes=labels,
         half=settings.fp16,
         extra={"name": MODEL_NAME, "best_step": best_step, "validation_roc_auc": best_auc},
@@ -423,6 +437,55 @@ def warm_start(model: Any, checkpoint: Path, labels: Sequence[str]) -> str:
     )
 
 
+def _starting_point(settings: TrainSettings, say: Callable[[str], None]) -> _Start:
+    """all-MiniLM-L6-v2 with a fresh head, warm-started from ``init_from`` when given; a
+    starting folder of another architecture continues as itself."""
+    labels, init = settings.labels, settings.init_from
+    if init is not None and not _minilm_shaped(init / CONFIG_DIR_NAME):
+        return _start_from_folder(init, labels, settings.seed, say)
+    model = load_minilm_classifier(len(labels), seed=settings.seed)
+    if init is not None:
+        say(warm_start(model, init / CHECKPOINT_NAME, labels))
+    return _Start(model, _tokenizer(), "BertTokenizer", minilm_tokenizer_files())
+
+
+def _minilm_shaped(config_dir: Path) -> bool:
+    """Whether a model folder's encoder has all-MiniLM-L6-v2's shape (the default model's)."""
+    from moderation.model_build import minilm_dir
+
+    keys = ("model_type", "hidden_size", "num_hidden_layers", "vocab_size")
+    ours, theirs = (
+        json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        for folder in (config_dir, minilm_dir())
+    )
+    return all(ours.get(key) == theirs.get(key) for key in keys)
+
+
+def _start_from_folder(
+    folder: Path, labels: Sequence[str], seed: int, say: Callable[[str], None]
+) -> _Start:
+    import transformers
+
+    from moderation.offline import offline_hub
+
+    offline_hub()
+    config_dir = folder / CONFIG_DIR_NAME
+    config = transformers.AutoConfig.from_pretrained(str(config_dir), num_labels=len(labels))
+    torch.manual_seed(seed)
+    classifier: Any = transformers.AutoModelForSequenceClassification
+    model = classifier.from_config(config)
+    say(warm_start(model, folder / CHECKPOINT_NAME, labels))
+    tokenizer = transformers.AutoTokenizer.from_pretrained(
+        str(config_dir), use_fast=False, local_files_only=True
+    )
+    files: dict[str, Path | bytes | str] = {
+        path.name: path
+        for path in sorted(config_dir.iterdir())
+        if path.is_file() and path.name != "config.json"
+    }
+    return _Start(model, tokenizer, type(tokenizer).__name__, files)
+
+
 #: Detoxify's renames of its ``original`` class names (it applies them when loading).
 _DETOXIFY_RENAMES = {
     "toxic": "toxicity",
@@ -437,6 +500,7 @@ def _load_data(settings: TrainSettings) -> tuple[MaskedData, dict[str, LabeledDa
             settings.data_dir,
             extra_csvs=settings.extra_csvs,
             extra_repeat=settings.extra_repeat,
+            extra_repeats=settings.extra_repeats,
             exclude_csvs=settings.exclude_csvs,
             rows=settings.rows,
             seed=settings.seed,
@@ -487,7 +551,8 @@ def write_model_card(folder: Path, card: dict[str, Any]) -> None:
     """``model_card.json`` (the facts) and ``MODEL_CARD.md`` (the same, for people).
 
     ``card["sections"]`` (markdown written after training: thresholds, rules, known errors)
-    is kept and appended, so the card can be rewritten from its JSON.
+    is kept and appended, so the card can be rewritten from its JSON. ``card["title"]`` and
+    ``card["remake"]`` (the command that makes it again) replace the default model's.
     """
     (folder / "model_card.json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
     s = card["settings"]
@@ -501,15 +566,19 @@ def write_model_card(folder: Path, card: dict[str, Any]) -> None:
         f"| {label} | {c['positive']:,} | {c['negative']:,} | {c['masked']:,} |"
         for label, c in card.get("train_label_counts", {}).items()
     )
+    repeats = s.get("extra_repeats", [])
+    extras = ", ".join(
+        f"`{path}` (repeated {repeats[i] if i < len(repeats) else s['extra_repeat']}x)"
+        for i, path in enumerate(s["extra_csvs"])
+    )
     data_line = (
         f"`{s['data_dir']}` assembled by `moderation.training_data` (mapping in its docstring), "
-        f"plus {', '.join(f'`{p}`' for p in s['extra_csvs']) or 'nothing'} "
-        f"(repeated {s['extra_repeat']}x)"
+        f"plus {extras or 'nothing'}"
         if s.get("data_dir")
         else f"`{s['train_csv']}`"
     )
     rows = "all rows" if s["rows"] is None else f"a seeded random {s['rows']:,} source rows"
-    text = f"""# {card["name"]}: replyguard's default model
+    text = f"""# {card["name"]}: {card.get("title", "replyguard's default model")}
 
 - Base: {card["base"]} (Apache-2.0).
 - Model: {card["architecture"]}.
@@ -543,7 +612,7 @@ def write_model_card(folder: Path, card: dict[str, Any]) -> None:
 ## Make it again
 
 ```
-{remake_command(s)}
+{card.get("remake") or remake_command(s)}
 ```
 {"" if not card.get("warm_start_note") else chr(10) + card["warm_start_note"].strip() + chr(10)}
 Run from the repository root with the data in `../shared/data/` (data paths above are

@@ -102,13 +102,16 @@ def assemble_training(
     *,
     extra_csvs: Sequence[Path] = (),
     extra_repeat: int = 1,
+    extra_repeats: Sequence[int] = (),
     exclude_csvs: Sequence[Path] = (),
     rows: int | None = None,
     seed: int = 0,
 ) -> MaskedData:
     """All training rows of the sources in ``data_dir`` plus ``extra_csvs``, merged and shuffled.
 
-    ``extra_csvs`` (hand-written rows) are repeated ``extra_repeat`` times, since they are few.
+    ``extra_csvs`` (hand-written rows) are repeated ``extra_repeat`` times, since they are few;
+    ``extra_repeats`` gives the first CSVs a repeat of their own (a site's decisions beside
+    hand-written sentences).
     Texts found in ``exclude_csvs`` (held-out sets) or in the shared validation and test files
     are dropped. ``rows`` keeps a seeded random share of the source rows (every source in
     proportion) and always all hand-written ones.
@@ -123,8 +126,10 @@ def assemble_training(
     if rows is not None and rows < len(keys):
         keys = keys[:rows]
     hand: list[tuple[str, str, Labels]] = []
+    repeats: list[int] = []
     hand_seen: set[str] = set()
-    for path in extra_csvs:
+    for index, path in enumerate(extra_csvs):
+        repeat = extra_repeats[index] if index < len(extra_repeats) else extra_repeat
         data = read_masked_csv(path)
         for i, text in enumerate(data.texts):
             key = text_key(text)
@@ -134,8 +139,14 @@ def assemble_training(
             merged.pop(key, None)
             labels = {label: data.labels[label][i] for label in TRAIN_LABELS}
             hand.append((text, f"hand:{path.stem}", labels))
+            repeats.append(max(1, repeat))
     out = MaskedData()
-    picked = [merged[k] for k in keys if k in merged] + hand * max(1, extra_repeat)
+    # Round by round, as ``hand * repeat`` would list them, so one repeat for all gives the
+    # rows (and, after the seeded shuffle, the order) it always gave.
+    rounds = max(repeats, default=0)
+    picked = [merged[k] for k in keys if k in merged] + [
+        row for r in range(rounds) for row, n in zip(hand, repeats, strict=True) if r < n
+    ]
     generator.shuffle(picked)
     for text, source, labels in picked:
         out.add(text, source, labels)

@@ -14,6 +14,8 @@
     ├── ModelUnavailableError            the configured model is not on this machine
     ├── PrecisionUnavailableError        the precision asked for is not offered here
     │                                    (both in moderation.detox; a worker exits with 78)
+    ├── TooFewDecisions                  a site's decisions cannot make a candidate model
+    │                                    (moderation.site_training; the CLI says so)
     ├── SchemaTooNewError                a newer release migrated the database; every
     │                                    command refuses to run and exits with 78
     ├── UnsupportedMediaType  415

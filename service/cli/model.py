@@ -1,5 +1,9 @@
 """The model commands of ``replyguard``: ``train``, ``evaluate`` and ``download-model``.
 
+``train --from-decisions --site S`` makes a site's candidate model from its moderators'
+decisions (``moderation.site_training``): this module reads them from the database and the
+site's ``hold_at`` for toxicity, and hands plain values to the domain.
+
 ``evaluate`` scores with the model the worker would use (``REPLYGUARD_MODEL``,
 ``REPLYGUARD_MODEL_DIR``, ``REPLYGUARD_SCORER_THREADS``, ``REPLYGUARD_SCORER_PRECISION``).
 ``download-model`` is the one command that uses the network: it stores a Detoxify release
@@ -9,6 +13,7 @@ and its Hugging Face config/tokenizer files as a model folder, so workers load i
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import shutil
@@ -16,12 +21,16 @@ import sys
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from service.cli.common import EXIT_CONFIG
+from moderation.domain import MAIN_LABEL, ModeratorDecision
+from service.cli.common import EXIT_CONFIG, existing_database, prepare, sites_exist
 from service.cli.extras import scoring_installed
 from service.cli.progress import add_quiet_flag, progress_bar
 from service.settings import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from moderation.training import TrainSettings
 
 __all__ = ["add_model_commands"]
 
@@ -46,7 +55,23 @@ def add_model_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentP
         description="Fine-tune all-MiniLM-L6-v2 as a classifier over --labels and write a "
         "Detoxify-format model folder with its model card. With --data-dir the rows come from "
         "the shared labeled sources (mapping in moderation/training_data.py); else from --train "
-        "and --val. MODEL_CARD.md in the default model's folder gives the command that made it.",
+        "and --val. MODEL_CARD.md in the default model's folder gives the command that made it. "
+        "With --from-decisions --site S it fine-tunes the configured model (REPLYGUARD_MODEL, or "
+        "--init-from) on the site's moderator decisions plus a sample of --data-dir, holds out "
+        "the newest 20%% of the decisions and reports both models on them.",
+    )
+    train.add_argument(
+        "--from-decisions",
+        action="store_true",
+        help="learn from a site's moderator decisions (needs --site and --data-dir)",
+    )
+    train.add_argument("--site", default=None, help="the site whose decisions to learn from")
+    train.add_argument(
+        "--decision-weight",
+        type=int,
+        default=None,
+        help="times each decision is used (default: enough for the decisions to make about a "
+        "quarter of the training rows, up to a cap: see the README)",
     )
     train.add_argument("--data-dir", type=Path, default=None, help="shared labeled data folder")
     train.add_argument(
@@ -65,7 +90,13 @@ def add_model_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentP
         "--test", type=Path, action="append", default=[], help="test CSV (repeatable)"
     )
     train.add_argument("--out", type=Path, default=None, help="model folder to write")
-    train.add_argument("--rows", type=int, default=16_000, help="first N training rows (0: all)")
+    train.add_argument(
+        "--rows",
+        type=int,
+        default=None,
+        help=f"N shared training rows, a seeded sample (0: all; default {_ROWS:,}, with "
+        f"--from-decisions {_DECISION_ROWS:,})",
+    )
     train.add_argument("--max-length", type=int, default=64, help="tokens per text")
     train.add_argument("--epochs", type=int, default=1)
     train.add_argument("--lr", type=float, default=5e-5, help="peak learning rate")
@@ -121,6 +152,14 @@ def add_model_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentP
     download.set_defaults(func=cmd_download_model)
 
 
+#: Shared rows sampled for ``train``, and beside a site's decisions: about ten minutes of
+#: training on 2 CPU cores for the default model (README, "The model").
+_ROWS = 16_000
+_DECISION_ROWS = 3_000
+#: The newest decisions read from a site (an offline read, bounded all the same).
+_MAX_DECISIONS = 20_000
+
+
 def _settings(args: argparse.Namespace) -> Settings:
     settings = getattr(args, "settings", None)
     return settings if isinstance(settings, Settings) else load_settings()
@@ -130,19 +169,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not scoring_installed("train"):
         return EXIT_CONFIG
     from moderation.detox import DEFAULT_MODEL_DIR
-    from moderation.training import TrainSettings, train
+    from moderation.training import train
 
-    if args.data_dir is None and (args.train is None or args.val is None):
-        print("error: give --data-dir, or both --train and --val", file=sys.stderr)
-        return 2
     given = [args.train, args.val, *args.test, *args.extra, *args.exclude]
     for path in given:
         if path is not None and not path.is_file():
             print(f"error: no such file: {path}", file=sys.stderr)
             return 2
-    if args.heads_only and args.init_from is None:
+    if args.heads_only and (args.init_from is None or args.from_decisions):
         print(
-            "error: --heads-only keeps a trained model's encoder: give --init-from", file=sys.stderr
+            "error: --heads-only keeps a trained model's encoder and trains only labels it lacks: "
+            "give --init-from, and leave it out with --from-decisions (which tunes toxicity)",
+            file=sys.stderr,
         )
         return 2
     try:
@@ -155,33 +193,131 @@ def cmd_train(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    train(
-        TrainSettings(
-            train_csv=args.train,
-            val_csv=args.val,
-            out_dir=args.out or DEFAULT_MODEL_DIR,
-            test_csvs=tuple(args.test),
-            data_dir=args.data_dir,
-            extra_csvs=tuple(args.extra),
-            extra_repeat=args.extra_repeat,
-            exclude_csvs=tuple(args.exclude),
-            labels=tuple(label.strip() for label in args.labels.split(",") if label.strip()),
-            rows=args.rows or None,
-            max_length=args.max_length,
-            epochs=args.epochs,
-            learning_rate=args.lr,
-            batch_size=args.batch_size,
-            eval_every=args.eval_every,
-            seed=args.seed,
-            threads=args.threads,
-            fp16=not args.fp32,
-            stop_after_seconds=args.stop_after,
-            init_from=args.init_from,
-            heads_only=args.heads_only,
-            head_learning_rates=head_rates,
-        )
-    )
+    if args.from_decisions:
+        return _train_from_decisions(args, head_rates)
+    if args.data_dir is None and (args.train is None or args.val is None):
+        print("error: give --data-dir, or both --train and --val", file=sys.stderr)
+        return 2
+    out_dir = args.out or DEFAULT_MODEL_DIR
+    train(_train_settings(args, out_dir=out_dir, init_from=args.init_from, head_rates=head_rates))
     return 0
+
+
+def _train_settings(
+    args: argparse.Namespace,
+    *,
+    out_dir: Path,
+    init_from: Path | None,
+    head_rates: tuple[float, ...],
+) -> TrainSettings:
+    """The ``TrainSettings`` the options give (``head_rates``: ``--head-lrs``, checked)."""
+    from moderation.training import TrainSettings
+
+    default_rows = _DECISION_ROWS if args.from_decisions else _ROWS
+    return TrainSettings(
+        train_csv=args.train,
+        val_csv=args.val,
+        out_dir=out_dir,
+        test_csvs=tuple(args.test),
+        data_dir=args.data_dir,
+        extra_csvs=tuple(args.extra),
+        extra_repeat=args.extra_repeat,
+        exclude_csvs=tuple(args.exclude),
+        labels=tuple(label.strip() for label in args.labels.split(",") if label.strip()),
+        rows=(default_rows if args.rows is None else args.rows) or None,
+        max_length=args.max_length,
+        epochs=args.epochs,
+        learning_rate=args.lr,
+        batch_size=args.batch_size,
+        eval_every=args.eval_every,
+        seed=args.seed,
+        threads=args.threads,
+        fp16=not args.fp32,
+        stop_after_seconds=args.stop_after,
+        init_from=init_from,
+        heads_only=args.heads_only,
+        head_learning_rates=head_rates,
+    )
+
+
+def _train_from_decisions(args: argparse.Namespace, head_rates: tuple[float, ...]) -> int:
+    """Check the options, the starting model, the database and the site before any training;
+    each failure says what was wrong on one line."""
+    from moderation.detox import ModelUnavailableError, resolve_model_folder
+    from moderation.model_build import CHECKPOINT_NAME, CONFIG_DIR_NAME
+    from moderation.site_training import TooFewDecisions, train_from_decisions
+
+    if args.site is None or args.data_dir is None:
+        print(
+            "error: --from-decisions needs --site SITE (whose decisions) and --data-dir DIR "
+            "(the shared labeled data trained beside them, see moderation/training_data.py)",
+            file=sys.stderr,
+        )
+        return 2
+    settings = _settings(args)
+    start: Path | None = args.init_from
+    if start is None:
+        try:
+            folder = resolve_model_folder(settings.model, model_dir=settings.models_path)
+        except ModelUnavailableError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return EXIT_CONFIG
+        start = folder.checkpoint.parent
+    if not (start / CHECKPOINT_NAME).is_file() or not (start / CONFIG_DIR_NAME).is_dir():
+        print(
+            f"error: the starting model {start} is not a replyguard model folder "
+            f"({CHECKPOINT_NAME} and {CONFIG_DIR_NAME}/): start from the default model or an "
+            "earlier candidate (--init-from FOLDER, or REPLYGUARD_MODEL)",
+            file=sys.stderr,
+        )
+        return 2
+    out_dir: Path = args.out or settings.models_path / f"candidate-{args.site}"
+    if out_dir.resolve() == start.resolve():
+        print(
+            f"error: --out {out_dir} is the starting model's folder: name another", file=sys.stderr
+        )
+        return 2
+    database = existing_database(settings)
+    if database is None:
+        return 2
+    found = asyncio.run(_site_decisions(database, args.site))
+    if found is None:
+        return 2
+    hold_at, decisions = found
+    try:
+        train_from_decisions(
+            args.site,
+            decisions,
+            _train_settings(args, out_dir=out_dir, init_from=start, head_rates=head_rates),
+            hold_at=hold_at,
+            weight=args.decision_weight,
+        )
+    except TooFewDecisions as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"wrote {out_dir}: use it as REPLYGUARD_MODEL={out_dir.resolve()} or as a shadow model")
+    return 0
+
+
+async def _site_decisions(
+    settings: Settings, site_id: str
+) -> tuple[float | None, list[ModeratorDecision]] | None:
+    """The site's toxicity ``hold_at`` and its newest decisions; None (said) if no such site."""
+    from service.store.db import create_engine
+    from service.store.decisions import DecisionStore
+    from service.store.sites import SiteStore
+
+    await prepare(settings)
+    engine = create_engine(settings, pool_size=1)
+    try:
+        if not await sites_exist(engine, [site_id]):
+            return None
+        site = await SiteStore(engine).get(site_id)
+        decisions = await DecisionStore(engine).site_decisions(site_id, _MAX_DECISIONS)
+    finally:
+        await engine.dispose()
+    limits = site.policy.thresholds.get(MAIN_LABEL)
+    return (None if limits is None else limits.hold_at), decisions
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:

@@ -1,11 +1,11 @@
 """Assembling the default model's training rows: label mapping, masking, dedupe, held-out texts.
 
-The source files here are a handful of made-up sentences in the shared data folder's layout.
+The source files are a handful of made-up sentences in the shared data folder's layout
+(``tests.training_files``).
 """
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,67 +18,15 @@ from moderation.training_data import (
     read_masked_csv,
     text_key,
 )
+from tests.training_files import make_shared_data, write_csv
 
 HAND_DATA = Path(__file__).resolve().parents[2] / "moderation" / "data" / "hand_train.csv"
 HELD_OUT = Path(__file__).resolve().parents[1] / "data"
 
 
-def _write(path: Path, header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(header)
-        writer.writerows(rows)
-
-
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
-    root = tmp_path / "data"
-    _write(
-        root / "train_mix.csv",
-        ["text", "label", "src"],
-        [
-            ["a calm remark about trains", "0", "wiki"],
-            ["you absolute clown", "1", "olid_train"],
-            ["what a lovely garden", "0", "wiki"],
-        ],
-    )
-    _write(root / "olid_val.csv", ["text", "label"], [["a validation sentence", "0"]])
-    _write(root / "olid_test.csv", ["text", "label"], [["a test sentence", "1"]])
-    _write(root / "eval_wiki.csv", ["text", "label"], [["a wiki test sentence", "0"]])
-    labels = root / "labels"
-    _write(
-        labels / "davidson.csv",
-        ["text", "hate_speech_votes", "offensive_votes", "neither_votes", "class"],
-        [
-            ["hateful words about a people", "3", "0", "0", "hate_speech"],
-            ["rude words", "0", "3", "0", "offensive"],
-            ["What a lovely garden!", "0", "0", "3", "neither"],
-        ],
-    )
-    _write(
-        labels / "olid_levels_train.csv",
-        ["text", "subtask_a", "subtask_b", "subtask_c"],
-        [
-            ["@USER you absolute clown", "OFF", "TIN", "IND"],
-            ["those people again", "OFF", "TIN", "GRP"],
-            ["damn it all", "OFF", "UNT", "NULL"],
-            ["a test sentence", "NOT", "NULL", "NULL"],
-        ],
-    )
-    _write(
-        labels / "hatexplain_train.csv",
-        ["text", "label"],
-        [["hateful words about a people", "offensive"], ["nice day", "normal"]],
-    )
-    _write(labels / "hatexplain_val.csv", ["text", "label"], [["val hate", "hatespeech"]])
-    _write(labels / "hatexplain_test.csv", ["text", "label"], [["test hate", "hatespeech"]])
-    _write(
-        labels / "toxigen_seeds.csv",
-        ["text", "label", "target_group"],
-        [["a neutral sentence about neighbours", "0", "asian"]],
-    )
-    return root
+    return make_shared_data(tmp_path / "data")
 
 
 def _by_text(data_dir: Path, exclude: Sequence[Path] = ()) -> dict[str, dict[str, int | None]]:
@@ -132,7 +80,7 @@ def test_assemble_training__keeps_validation_test_and_held_out_texts_out(
     data_dir: Path, tmp_path: Path
 ) -> None:
     held_out = tmp_path / "held_out.csv"
-    _write(held_out, ["text", "threat"], [["Nice day.", "0"]])
+    write_csv(held_out, ["text", "threat"], [["Nice day.", "0"]])
 
     rows = _by_text(data_dir, exclude=[held_out])
 
@@ -144,7 +92,7 @@ def test_assemble_training__repeats_hand_written_rows_and_keeps_them_all(
     data_dir: Path, tmp_path: Path
 ) -> None:
     hand = tmp_path / "hand.csv"
-    _write(
+    write_csv(
         hand,
         ["text", "toxicity", "insult", "identity_attack", "threat", "kind"],
         [["I will hurt you", "1", "", "", "1", "threat"]],
@@ -159,9 +107,25 @@ def test_assemble_training__repeats_hand_written_rows_and_keeps_them_all(
     assert data.labels["insult"][index] is None
 
 
+def test_assemble_training__a_repeat_of_its_own_for_the_first_csvs(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    decisions, hand = tmp_path / "decisions.csv", tmp_path / "hand.csv"
+    write_csv(decisions, ["text", "toxicity"], [["go away troll", "1"], ["fair point", "0"]])
+    write_csv(hand, ["text", "threat"], [["I will hurt you", "1"]])
+
+    data = assemble_training(
+        data_dir, extra_csvs=[decisions, hand], extra_repeat=2, extra_repeats=[5], rows=2
+    )
+
+    assert data.texts.count("go away troll") == data.texts.count("fair point") == 5
+    assert data.texts.count("I will hurt you") == 2
+    assert data.sources.count("hand:decisions") == 10
+
+
 def test_read_masked_csv__blank_is_masked_and_bad_cells_are_named(tmp_path: Path) -> None:
     path = tmp_path / "rows.csv"
-    _write(path, ["text", "toxicity", "threat"], [["one", "1", ""], ["two", "0", "yes"]])
+    write_csv(path, ["text", "toxicity", "threat"], [["one", "1", ""], ["two", "0", "yes"]])
 
     with pytest.raises(ValueError, match=r"rows.csv:3: column 'threat' is 'yes'"):
         read_masked_csv(path)
@@ -170,7 +134,7 @@ def test_read_masked_csv__blank_is_masked_and_bad_cells_are_named(tmp_path: Path
 def test_hatexplain_labeled__hatespeech_is_identity_attack(data_dir: Path) -> None:
     data = hatexplain_labeled(data_dir / "labels" / "hatexplain_val.csv")
 
-    assert data.truth == {"toxicity": [1], "identity_attack": [1]}
+    assert data.truth == {"toxicity": [1, 0], "identity_attack": [1, 0]}
 
 
 def test_hand_written_sets__held_out_texts_never_appear_in_training() -> None:
