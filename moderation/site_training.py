@@ -154,6 +154,10 @@ def train_from_decisions(
     )
     after = evaluate(candidate, held_out, thresholds=thresholds)[MAIN_LABEL]
     summary = _summary(site_id, split, weight, hold_at, (start, before), (candidate, after))
+    counts = card["train_label_counts"]
+    summary["labels_never_positive"] = [
+        label for label in start.labels if not counts.get(label, {}).get("positive")
+    ]
     used = card["settings"]
     remake = _remake(used, site_id, weight)
     # The decisions' files were temporary: the card names what they held instead.
@@ -284,7 +288,20 @@ def _report_text(summary: dict[str, Any]) -> str:
             f"  {role:<9} {entry['model']} {entry['version']}: ROC-AUC {auc}; "
             f"precision / recall at hold_at {point}"
         )
-    return "\n".join(lines)
+    warning = _never_positive(summary)
+    return "\n".join([*lines, f"warning: {warning}"] if warning else lines)
+
+
+def _never_positive(summary: dict[str, Any]) -> str:
+    """A warning for labels no training row called 1: the candidate may stop flagging them."""
+    labels = summary["labels_never_positive"]
+    if not labels:
+        return ""
+    return (
+        f"No training row says {', '.join(labels)} is 1, so the candidate may unlearn "
+        f"{'it' if len(labels) == 1 else 'them'}: give rows that do (the default model learned "
+        "threat from `--extra moderation/data/hand_train.csv --extra-repeat 3`)."
+    )
 
 
 def _card_section(summary: dict[str, Any]) -> str:
@@ -308,6 +325,8 @@ def _card_section(summary: dict[str, Any]) -> str:
 | model | name and version | ROC-AUC | at hold_at {summary["hold_at"]}: precision / recall |
 | --- | --- | ---: | --- |
 {rows}
+
+{_never_positive(summary)}
 
 The command below reads the site's decisions as they stand when it runs: later decisions
 change the result.

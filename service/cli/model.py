@@ -58,7 +58,7 @@ def add_model_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentP
         "and --val. MODEL_CARD.md in the default model's folder gives the command that made it. "
         "With --from-decisions --site S it fine-tunes the configured model (REPLYGUARD_MODEL, or "
         "--init-from) on the site's moderator decisions plus a sample of --data-dir, holds out "
-        "the newest 20%% of the decisions and reports both models on them.",
+        "the newest 20% of the decisions and reports both models on them.",
     )
     train.add_argument(
         "--from-decisions",
@@ -82,7 +82,9 @@ def add_model_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentP
         "--exclude", type=Path, action="append", default=[], help="held-out CSV to keep out"
     )
     train.add_argument(
-        "--labels", default="toxicity", help="comma-separated labels (Detoxify names)"
+        "--labels",
+        default="toxicity",
+        help="comma-separated labels (Detoxify names; --from-decisions keeps the starting model's)",
     )
     train.add_argument("--train", type=Path, default=None, help="CSV: text and label columns")
     train.add_argument("--val", type=Path, default=None, help="validation CSV (best step)")
@@ -94,8 +96,8 @@ def add_model_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentP
         "--rows",
         type=int,
         default=None,
-        help=f"N shared training rows, a seeded sample (0: all; default {_ROWS:,}, with "
-        f"--from-decisions {_DECISION_ROWS:,})",
+        help=f"N training rows: a seeded sample of --data-dir's, or --train's first (0: all; "
+        f"default {_ROWS:,}, with --from-decisions {_DECISION_ROWS:,})",
     )
     train.add_argument("--max-length", type=int, default=64, help="tokens per text")
     train.add_argument("--epochs", type=int, default=1)
@@ -152,8 +154,8 @@ def add_model_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentP
     download.set_defaults(func=cmd_download_model)
 
 
-#: Shared rows sampled for ``train``, and beside a site's decisions: about ten minutes of
-#: training on 2 CPU cores for the default model (README, "The model").
+#: Shared rows sampled for ``train``, and beside a site's decisions: with a few hundred
+#: decisions, about a quarter of an hour on 2 CPU cores for the default model (README).
 _ROWS = 16_000
 _DECISION_ROWS = 3_000
 #: The newest decisions read from a site (an offline read, bounded all the same).
@@ -291,6 +293,7 @@ def _train_from_decisions(args: argparse.Namespace, head_rates: tuple[float, ...
             _train_settings(args, out_dir=out_dir, init_from=start, head_rates=head_rates),
             hold_at=hold_at,
             weight=args.decision_weight,
+            out=sys.stdout,
         )
     except TooFewDecisions as error:
         print(f"error: {error}", file=sys.stderr)

@@ -120,7 +120,7 @@ def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
     tiny starting model as the configured one; returns the shared data folder."""
     assert settings.database_url is not None
     asyncio.run(_seed(settings.database_url, _history()))
-    start = make_tiny_checkpoint("bert", tmp_path / "start", classes=("toxicity", "insult"))
+    start = make_tiny_checkpoint("bert", tmp_path / "start", classes=("toxicity", "threat"))
     monkeypatch.setenv("DATABASE_URL", settings.database_url)
     monkeypatch.setenv("REPLYGUARD_MODEL", str(start.parent))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -187,7 +187,7 @@ def test_train_from_decisions__a_candidate_with_its_card_and_report(
     folder = tmp_path / "replyguard-data" / "models" / "candidate-daily"
     scorer = load_scorer(str(folder), model_dir=tmp_path / "models", threads=1)
     assert scorer.model.name == "candidate-daily"
-    assert scorer.labels == ("toxicity", "insult")  # the starting model's
+    assert scorer.labels == ("toxicity", "threat")  # the starting model's
     assert len(scorer.score(["you worthless troll", "thanks"])) == 2
 
     card = json.loads((folder / "model_card.json").read_text(encoding="utf-8"))
@@ -206,6 +206,8 @@ def test_train_from_decisions__a_candidate_with_its_card_and_report(
     assert trained["weight"] == 2
     assert card["train_sources"]["hand:daily_decisions"] == 96
     assert site["hold_at"] == 0.4
+    # The miniature shared data has no threat: the candidate may unlearn it, and says so.
+    assert site["labels_never_positive"] == ["threat"]
     for role, name in (("start", "start"), ("candidate", "candidate-daily")):
         figures = site["report"][role]
         assert figures["model"] == name
@@ -218,6 +220,7 @@ def test_train_from_decisions__a_candidate_with_its_card_and_report(
     assert "replyguard train --from-decisions --site daily --decision-weight 2" in text
     assert "held-out decisions of daily (the newest 12: 6 rejected, 6 approved" in out
     assert "  start     start " in out and "  candidate candidate-daily " in out
+    assert "warning: No training row says threat is 1" in out
     assert f"REPLYGUARD_MODEL={folder.resolve()}" in out
 
 
