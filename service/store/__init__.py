@@ -10,5 +10,6 @@ of the web, the workers or the CLI (an import-linter contract).
 - ``sites``, ``comments``, ``jobs`` (the scoring queue), ``tokens``, ``health``,
   ``authors`` (export and erasure), with ``queries`` and ``limits``
 - ``review`` (the moderator's page: users, sessions, claims, changes), ``staff``,
-  ``webhooks``, each with its own ``*_queries``
+  ``webhooks``, ``shadows`` (shadow models' scores and figures), each with its own
+  ``*_queries``
 """
