@@ -41,6 +41,9 @@ class Settings:
     #: auto: bf16 where the CPU has AVX512-BF16 or AMX, else fp32. int8 is not offered:
     #: it moved the default model's scores by far more than 0.02 (bench/README.md).
     scorer_precision: str = "auto"
+    #: Comma-separated model specs (as ``model`` takes) each worker also scores every comment
+    #: with, after the live decision, to compare them; they never decide (service.queue.shadows).
+    shadow_models: str = ""
 
     # Workers.
     worker_processes: int = 1
@@ -116,6 +119,11 @@ class Settings:
         return self.model_dir if self.model_dir is not None else self.data_dir / "models"
 
     @property
+    def shadow_model_specs(self) -> tuple[str, ...]:
+        """``shadow_models`` as a list: each spec once, in the order given."""
+        return tuple(dict.fromkeys(s.strip() for s in self.shadow_models.split(",") if s.strip()))
+
+    @property
     def database_display(self) -> str:
         """The database URL with its password masked, for logs."""
         if self.database_url is None:
@@ -148,6 +156,7 @@ _ENV: dict[str, str] = {
     "model_dir": "REPLYGUARD_MODEL_DIR",
     "scorer_threads": "REPLYGUARD_SCORER_THREADS",
     "scorer_precision": "REPLYGUARD_SCORER_PRECISION",
+    "shadow_models": "REPLYGUARD_SHADOW_MODELS",
     "worker_processes": "REPLYGUARD_WORKERS",
     "batch_size": "REPLYGUARD_BATCH_SIZE",
     "poll_interval": "REPLYGUARD_POLL_INTERVAL",
@@ -258,6 +267,11 @@ def _check(settings: Settings) -> None:
         raise SettingsError(
             "DATABASE_URL must look like postgresql://user:password@host:5432/dbname "
             "(or be unset to use the embedded PostgreSQL)"
+        )
+    if settings.model in settings.shadow_model_specs:
+        raise SettingsError(
+            f"REPLYGUARD_SHADOW_MODELS names the live model ({settings.model}): a shadow is "
+            "compared with the live model, so name other models there"
         )
     try:
         parse_networks(settings.trusted_proxies)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -83,24 +84,27 @@ def cmd_web(args: argparse.Namespace) -> int:
 async def _run_worker(settings: Settings) -> None:
     from moderation.detox import load_scorer
     from service.queue.scoring import ScoringWorker
+    from service.queue.shadows import ShadowScoring
     from service.store.db import create_engine
     from service.waiting import stop_on_signals
 
     stop = stop_on_signals()
     engine = create_engine(settings, pool_size=3)
+    # The shadow models' own pool: their writes never wait for, nor hold up, the live path's.
+    shadow_engine = create_engine(settings, pool_size=1)
     deliverer: asyncio.Task[None] | None = None
     try:
         await prepare(settings)
         # Webhooks go out from every worker, starting before the model is loaded.
         deliverer = asyncio.create_task(_deliver_webhooks(settings, stop), name="webhooks")
         started = time.perf_counter()
-        scorer = await asyncio.to_thread(
+        load = functools.partial(
             load_scorer,
-            settings.model,
             model_dir=settings.models_path,
             threads=settings.scorer_threads,
             precision=settings.scorer_precision,
         )
+        scorer = await asyncio.to_thread(load, settings.model)
         log.info(
             "model %s@%s loaded in %.1fs (labels: %s)",
             scorer.model.name,
@@ -108,12 +112,23 @@ async def _run_worker(settings: Settings) -> None:
             time.perf_counter() - started,
             ", ".join(scorer.labels),
         )
-        await ScoringWorker(settings, engine, scorer).run(stop)
+        shadows = None
+        if settings.shadow_model_specs:
+            # Loaded by the worker in the background: scoring starts without waiting for them.
+            shadows = ShadowScoring(
+                shadow_engine,
+                settings.shadow_model_specs,
+                load,
+                live=scorer.model,
+                timeout=settings.job_lease,
+            )
+        await ScoringWorker(settings, engine, scorer, shadows=shadows).run(stop)
     finally:
         if deliverer is not None:
             stop.set()
             await deliverer
         await engine.dispose()
+        await shadow_engine.dispose()
 
 
 def cmd_worker(args: argparse.Namespace) -> int:

@@ -21,10 +21,10 @@ from concurrent.futures import ThreadPoolExecutor
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from moderation.languages import detect_languages, languages_of
-from moderation.policy import decide
 from moderation.scoring import Scorer
-from moderation.text import count_links, normalise_for_scoring
+from moderation.text import normalise_for_scoring
 from service.queue.consumer import Chore, QueueConsumer, consumer_id
+from service.queue.shadows import ShadowScoring
 from service.settings import Settings
 from service.store.db import is_unavailable
 from service.store.jobs import JobStore
@@ -42,7 +42,8 @@ def retry_delay(attempts: int, *, initial: float, multiplier: float, maximum: fl
 
 
 class ScoringWorker:
-    """One worker process's scoring loop (``run``), around a scorer loaded once."""
+    """One worker process's scoring loop (``run``), around a scorer loaded once, and its
+    shadow models, if any, which see each batch after it is decided."""
 
     def __init__(
         self,
@@ -51,10 +52,12 @@ class ScoringWorker:
         scorer: Scorer,
         *,
         worker_id: str | None = None,
+        shadows: ShadowScoring | None = None,
     ) -> None:
         self._settings = settings
         self._jobs = JobStore(engine)
         self._scorer = scorer
+        self._shadows = shadows
         self.worker_id = worker_id or consumer_id()
         # One thread: the model is loaded once and called by one thread at a time.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scorer")
@@ -81,9 +84,13 @@ class ScoringWorker:
             self._scorer.model.name,
             self._scorer.model.version,
         )
+        if self._shadows is not None:
+            self._shadows.start()
         try:
             await self._consumer.run(stop)
         finally:
+            if self._shadows is not None:
+                self._shadows.close()
             with contextlib.suppress(Exception):
                 await self._jobs.remove_worker(self.worker_id)
             self._executor.shutdown(wait=False, cancel_futures=True)
@@ -164,22 +171,16 @@ class ScoringWorker:
             ScoredComment(
                 comment_id=job.comment_id,
                 scores=result,
-                decision=decide(
-                    job.policy,
-                    result,
-                    text=text,
-                    links=count_links(job.body),
-                    model=model,
-                    policy_source=job.policy_source,
-                    standing=job.standing,
-                    language=guess,
-                    model_languages=model_languages,
+                decision=job.decide(
+                    result, text=text, model=model, language=guess, model_languages=model_languages
                 ),
             )
             for job, text, result, guess in zip(live, texts, scores, guesses, strict=True)
         ]
         decided = await self._jobs.complete(model, scored)
         self.decided += decided
+        if self._shadows is not None:
+            self._shadows.submit(live, texts, guesses)
         elapsed_ms = (time.perf_counter() - started) * 1000
         log.info(
             "scored %d comments in %.0f ms, decided %d",
@@ -197,15 +198,7 @@ class ScoringWorker:
             ScoredComment(
                 comment_id=job.comment_id,
                 scores={},
-                decision=decide(
-                    job.policy,
-                    {},
-                    text=normalise_for_scoring(job.body),
-                    links=count_links(job.body),
-                    model=model,
-                    policy_source=job.policy_source,
-                    standing=job.standing,
-                ),
+                decision=job.decide({}, text=normalise_for_scoring(job.body), model=model),
             )
             for job in jobs
         ]
@@ -222,7 +215,8 @@ class ScoringWorker:
         expired idempotency keys and rate-limit counts (any worker may; each step is safe
         to run concurrently)."""
         host, pid = socket.gethostname(), os.getpid()
-        await self._jobs.heartbeat(self.worker_id, host, pid, self._scorer.model)
+        shadows = self._shadows.report() if self._shadows is not None else []
+        await self._jobs.heartbeat(self.worker_id, host, pid, self._scorer.model, shadows)
         for site in await self._jobs.check_backlog():
             log.warning("site %s is in backlog: scoring is behind its limit", site)
         await self._jobs.sweep_idempotency_keys(self._settings.idempotency_keep)

@@ -10,6 +10,7 @@ of the web, the workers or the CLI (an import-linter contract).
 - ``sites``, ``comments``, ``jobs`` (the scoring queue), ``tokens``, ``health``,
   ``authors`` (export and erasure), with ``queries`` and ``limits``
 - ``review`` (the moderator's page: users, sessions, claims, changes), ``staff``,
-  ``webhooks``, ``decisions`` (what moderators decided, to train on), each with its own
+  ``webhooks``, ``decisions`` (what moderators decided, to train on), ``shadows`` (shadow
+  models' scores and figures), each with its own
   ``*_queries``
 """

@@ -3,7 +3,7 @@ and decisions, retry or hold, heartbeats and housekeeping."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal
 from uuid import UUID
 
@@ -192,8 +192,15 @@ class JobStore:
             )
 
     async def heartbeat(
-        self, worker_id: str, hostname: str, pid: int, model: ModelInfo | None
+        self,
+        worker_id: str,
+        hostname: str,
+        pid: int,
+        model: ModelInfo | None,
+        shadow_models: Sequence[Mapping[str, Any]] = (),
     ) -> None:
+        """Say the worker is alive, with its live model and its shadow models' reports
+        (service.queue.shadows), which GET /v1/models and /metrics read."""
         async with self._engine.begin() as conn:
             await conn.execute(
                 q.HEARTBEAT,
@@ -203,6 +210,7 @@ class JobStore:
                     "pid": pid,
                     "model_name": model.name if model else None,
                     "model_version": model.version if model else None,
+                    "shadow_models": dumps(list(shadow_models)),
                 },
             )
 

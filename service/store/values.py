@@ -3,18 +3,23 @@ Plain frozen dataclasses; no I/O."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Generic, Literal, TypeVar
 
 from moderation.domain import (
+    DEFAULT_MODEL_LANGUAGES,
     AuthorStanding,
     Comment,
     CommentId,
+    LanguageGuess,
+    ModelInfo,
+    Scores,
     Status,
 )
-from moderation.policy import Decision, Policy
+from moderation.policy import Decision, Policy, decide
+from moderation.text import count_links
 
 T = TypeVar("T")
 
@@ -146,6 +151,29 @@ class ClaimedJob:
     policy: Policy
     policy_source: Literal["site", "article"]
     standing: AuthorStanding = field(default_factory=AuthorStanding)
+
+    def decide(
+        self,
+        scores: Scores,
+        *,
+        text: str,
+        model: ModelInfo,
+        language: LanguageGuess | None = None,
+        model_languages: Sequence[str] = DEFAULT_MODEL_LANGUAGES,
+    ) -> Decision:
+        """The policy's decision on this comment given ``model``'s scores (``text`` is the
+        normalised body): the live model and the shadow models are judged on the same inputs."""
+        return decide(
+            self.policy,
+            scores,
+            text=text,
+            links=count_links(self.body),
+            model=model,
+            policy_source=self.policy_source,
+            standing=self.standing,
+            language=language,
+            model_languages=model_languages,
+        )
 
 
 @dataclass(frozen=True, slots=True)

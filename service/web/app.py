@@ -22,6 +22,7 @@ from service.store.db import create_engine
 from service.store.health import HealthStore
 from service.store.jobs import JobStore
 from service.store.review import ReviewStore
+from service.store.shadows import ShadowStore
 from service.store.sites import SiteStore
 from service.store.staff import StaffStore
 from service.store.webhooks import WebhookStore
@@ -29,6 +30,7 @@ from service.web import keys, openapi, sessions
 from service.web.api import authors as author_api
 from service.web.api import moderators, operations, public
 from service.web.api import review as review_api
+from service.web.api import shadows as shadow_api
 from service.web.api import staff as staff_api
 from service.web.api import webhooks as webhook_api
 from service.web.metrics import Metrics
@@ -92,6 +94,7 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> web.
         app[keys.WEBHOOKS] = WebhookStore(db)
         app[keys.STAFF] = StaffStore(db)
         app[keys.AUTHORS] = AuthorRecords(db)
+        app[keys.SHADOWS] = ShadowStore(db)
         yield
         if owned:
             await db.dispose()
@@ -104,6 +107,7 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> web.
     app.add_routes(review_api.routes)
     app.add_routes(staff_api.routes)
     app.add_routes(author_api.routes)
+    app.add_routes(shadow_api.routes)
     app.add_routes(pages.routes)
     app.router.add_get("/v1/openapi.json", openapi.handler)
     return app
@@ -121,6 +125,7 @@ def create_ops_app(public: web.Application) -> web.Application:
         ops[keys.HEALTH] = public[keys.HEALTH]
         ops[keys.JOBS] = public[keys.JOBS]
         ops[keys.WEBHOOKS] = public[keys.WEBHOOKS]
+        ops[keys.SHADOWS] = public[keys.SHADOWS]
 
     ops.on_startup.append(share_stores)
     ops.router.add_get("/healthz", operations.healthz)

@@ -13,6 +13,7 @@ from service.store.comments import CommentStore
 from service.store.health import HealthStore
 from service.store.jobs import JobStore
 from service.store.review import ReviewStore
+from service.store.shadows import ShadowStore
 from service.store.sites import SiteStore
 from service.store.staff import StaffStore
 from service.store.tokens import TokenStore
@@ -49,3 +50,5 @@ STAFF = web.AppKey("staff", StaffStore)
 OPENAPI = web.AppKey("openapi", str)
 #: Authors on a site: history, recent comments, sanctions (service.store.authors).
 AUTHORS = web.AppKey("authors", AuthorRecords)
+#: Shadow models' scores, the models workers run, their figures (service.store.shadows).
+SHADOWS = web.AppKey("shadows", ShadowStore)

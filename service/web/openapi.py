@@ -403,6 +403,15 @@ SCHEMAS: Final[dict[str, Schema]] = {
             "parent": {"type": ["object", "null"]},
             "scores": {"type": ["object", "null"], "additionalProperties": {"type": "number"}},
             "explanation": {"type": ["object", "null"]},
+            "shadow_scores": {
+                "type": "object",
+                "description": "GET /v1/comments/{comment} only: each shadow model's scores, "
+                "by name@version; they decide nothing",
+                "additionalProperties": {
+                    "type": "object",
+                    "additionalProperties": {"type": "number"},
+                },
+            },
         },
     },
     "Decision": _input(
@@ -1094,6 +1103,114 @@ _AUTHOR_PATHS: Final[dict[str, Schema]] = {
 }
 
 
+# --- models: live and shadow (service.web.api.shadows) -------------------------------------
+
+_COUNT: Final = {"type": "integer", "minimum": 0}
+_SHARE: Final = {"type": ["number", "null"], "minimum": 0, "maximum": 1}
+_MODEL: Final = {
+    "model": {**_STRING_OR_NULL, "description": "name@version"},
+    "name": _STRING_OR_NULL,
+    "version": _STRING_OR_NULL,
+}
+_AGREEMENT: Final = {"compared": _COUNT, "agreeing": _COUNT, "agreement": _SHARE}
+_MODEL_SCHEMAS: Final[dict[str, Schema]] = {
+    "Models": {
+        "type": "object",
+        "properties": {
+            "live": {
+                "type": "array",
+                "description": "the models the workers that reported lately decide with",
+                "items": {"type": "object", "properties": {**_MODEL, "workers": _COUNT}},
+            },
+            "shadows": {
+                "type": "array",
+                "description": f"the shadow models ({env_name('shadow_models')}) of those "
+                "workers, alike ones added up: failed means it could not be loaded (or is "
+                "the live model), with the error; scored, failures (batches failed or past "
+                "the time limit) and skipped (comments, while busy) count since each worker "
+                "started",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "spec": _STRING,
+                        "state": {"enum": ["loading", "loaded", "failed"]},
+                        **_MODEL,
+                        "error": _STRING_OR_NULL,
+                        "workers": _COUNT,
+                        "scored": _COUNT,
+                        "failures": _COUNT,
+                        "skipped": _COUNT,
+                    },
+                },
+            },
+            "sites": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "site": _STRING,
+                        "shadows": {"type": "array", "items": _ref("ShadowFigures")},
+                    },
+                },
+            },
+        },
+    },
+    "ShadowFigures": {
+        "type": "object",
+        "description": "A shadow model on a site. Its verdicts are the comment's own policy "
+        "applied to its scores, with the inputs the live decision had. Against moderators: "
+        "their last approval or rejection is the truth; a verdict agrees when it would "
+        "publish (approved) what they approved, or not (held, rejected) what they rejected; "
+        "roc_auc ranks by the highest label score against their rejections (null until "
+        "they both approved and rejected some); live gives the live model's figures on the "
+        "same comments.",
+        "properties": {
+            **_MODEL,
+            "comments": _COUNT,
+            "first_scored_at": _WHEN,
+            "last_scored_at": _WHEN,
+            "ms_per_comment": {
+                "type": ["number", "null"],
+                "description": "the scoring time it adds, per comment",
+            },
+            "verdicts": {
+                "type": "object",
+                "properties": {k: _COUNT for k in ("approved", "held", "rejected")},
+            },
+            "against_live": {"type": "object", "properties": _AGREEMENT},
+            "against_moderators": {
+                "type": "object",
+                "properties": {
+                    "decided": _COUNT,
+                    "rejected": _COUNT,
+                    "agreeing": _COUNT,
+                    "agreement": _SHARE,
+                    "roc_auc": _SHARE,
+                    "live": {
+                        "type": "object",
+                        "properties": {**_AGREEMENT, "roc_auc": _SHARE},
+                    },
+                },
+            },
+        },
+    },
+}
+_MODEL_PATHS: Final[dict[str, Schema]] = {
+    "/v1/models": {
+        "get": _op(
+            "The live and shadow models the workers run and, per site, how each shadow "
+            "would have decided against the live decisions and the moderators, and the "
+            "scoring time it adds (moderators of the site, admins). Without site: every "
+            "site the caller covers where a shadow scored comments.",
+            _ok(_ref("Models")),
+            (401, 404),
+            security=_BEARER,
+            parameters=[_query("site", _matching(SLUG))],
+        ),
+    },
+}
+
+
 # --- the document -------------------------------------------------------------------------
 
 PATHS: Final[dict[str, Schema]] = {
@@ -1102,6 +1219,7 @@ PATHS: Final[dict[str, Schema]] = {
     **_PAGE_PATHS,
     **_STAFF_PATHS,
     **_AUTHOR_PATHS,
+    **_MODEL_PATHS,
 }
 _SECURITY_SCHEMES: Final = {
     "bearer": {"type": "http", "scheme": "bearer", "description": "Moderator or admin token"},
@@ -1138,6 +1256,7 @@ def build_spec(settings: Settings) -> Schema:
                 **_WEBHOOK_SCHEMAS,
                 **_STAFF_SCHEMAS,
                 **_AUTHOR_SCHEMAS,
+                **_MODEL_SCHEMAS,
             },
             "responses": {
                 "Problem": {

@@ -79,6 +79,10 @@ MATRIX: list[tuple[str, str, Any, tuple[int, ...]]] = [
     ),
     ("DELETE", "/v1/sites/daily/authors/{author}/sanctions", None, (401, 401, 404, 200, 200)),
     ("POST", "/v1/sites/daily/sso-secret", None, (401, 401, 404, 403, 201)),
+    # Models, live and shadow (issue 13): a site's figures for its moderators and admins;
+    # without a site, each caller gets the sites it covers (another site's moderator: none).
+    ("GET", "/v1/models?site=daily", None, (401, 401, 404, 200, 200)),
+    ("GET", "/v1/models", None, (401, 401, 200, 200, 200)),
 ]
 
 

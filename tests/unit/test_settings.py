@@ -51,6 +51,10 @@ def test_load_settings__reads_and_converts_variables() -> None:
         ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL must look like postgresql://"),
         ({"REPLYGUARD_WEBHOOK_RETENTION_DAYS": "0"}, "expected a positive number"),
         ({"REPLYGUARD_WEBHOOK_RETENTION_DAYS": "1.5"}, "expected a whole number"),
+        (
+            {"REPLYGUARD_MODEL": "original", "REPLYGUARD_SHADOW_MODELS": "unbiased,original"},
+            "REPLYGUARD_SHADOW_MODELS names the live model (original)",
+        ),
     ],
 )
 def test_load_settings__bad_values_name_the_variable(env: dict[str, str], message: str) -> None:
@@ -75,3 +79,9 @@ def test_load_settings__listeners_and_slow_client_timeouts() -> None:
     assert (s.ops_host, s.ops_port, s.header_timeout, s.body_timeout) == ("10.0.0.2", 0, 2.5, 5)
     with pytest.raises(SettingsError, match="REPLYGUARD_BODY_TIMEOUT='0'"):
         load_settings({"REPLYGUARD_BODY_TIMEOUT": "0"})
+
+
+def test_load_settings__shadow_models_are_a_list_of_model_specs() -> None:
+    assert load_settings({}).shadow_model_specs == ()
+    s = load_settings({"REPLYGUARD_SHADOW_MODELS": " unbiased, /models/candidate.ckpt,,unbiased "})
+    assert s.shadow_model_specs == ("unbiased", "/models/candidate.ckpt")

@@ -1,2 +1,2 @@
 """The JSON API, one module per audience: public (article pages and readers),
-review (moderators), webhooks and staff (admins)."""
+review (moderators), webhooks and staff (admins), shadows (the models, live and shadow)."""

@@ -66,11 +66,13 @@ async def readyz(request: web.Request) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     """Counters and process figures (CPU, memory, GC) from this process; queue gauges from
     PostgreSQL, the same on every replica."""
+    settings = request.app[keys.SETTINGS]
     gauges: dict[str, tuple[str, float]] = {}
     try:
         jobs = await request.app[keys.JOBS].stats()
         deliveries = await request.app[keys.WEBHOOKS].stats()
         backlogs = await request.app[keys.JOBS].open_backlogs()
+        _, shadows = await request.app[keys.SHADOWS].models(settings.worker_stale_after)
     except Exception:
         gauges = {"replyguard_database_up": ("1 if the database answered.", 0.0)}
     else:
@@ -86,6 +88,19 @@ async def metrics(request: web.Request) -> web.Response:
             "replyguard_sites_in_backlog": (
                 "Sites whose oldest unscored comment is past their limit.",
                 float(len(backlogs)),
+            ),
+            "replyguard_shadow_models_failed": (
+                "Shadow models the live workers could not load (one per worker).",
+                float(sum(s.workers for s in shadows if s.state == "failed")),
+            ),
+            "replyguard_shadow_batches_failed": (
+                "Batches shadow models failed to score or ran out of time on, since each "
+                "live worker started.",
+                float(sum(s.failures for s in shadows)),
+            ),
+            "replyguard_shadow_comments_skipped": (
+                "Comments shadow models skipped while busy, since each live worker started.",
+                float(sum(s.skipped for s in shadows)),
             ),
             "replyguard_webhook_events_unfanned": (
                 "Outbox events not yet turned into deliveries.",

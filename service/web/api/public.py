@@ -295,7 +295,8 @@ def _preflight(request: web.Request, site: Site, methods: str) -> web.Response:
 
 @routes.get("/v1/comments/{comment}")
 async def get_comment(request: web.Request) -> web.Response:
-    """For its author (the token from submission) or a moderator of its site."""
+    """For its author (the token from submission) or a moderator of its site, who also
+    sees the shadow models' scores."""
     comment_id = path_comment(request)
     token = bearer(request)
     if token is None:
@@ -319,7 +320,8 @@ async def get_comment(request: web.Request) -> web.Response:
     if comment.author_id is not None:
         pair = (comment.site_id, comment.author_id)
         author = (await request.app[keys.AUTHORS].summaries([pair])).get(pair)
-    return private(comment_json(comment, parent, author))
+    shadow_scores = await request.app[keys.SHADOWS].scores_of(comment.id)
+    return private({**comment_json(comment, parent, author), "shadow_scores": shadow_scores})
 
 
 @routes.post("/v1/comments/{comment}/reports")

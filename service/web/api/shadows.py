@@ -1,0 +1,91 @@
+"""``GET /v1/models``: the live and shadow models the workers run, and, per site, how each
+shadow model would have decided against the live decisions and against the moderators, and
+the scoring time it adds. For moderators of the site and admins; no SQL here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from moderation.comparison import against_moderators, share
+from moderation.domain import ModelInfo
+from service.errors import NotFound
+from service.store.shadows import LiveModel, ShadowFigures, ShadowModel
+from service.times import iso
+from service.web import keys
+from service.web.api.common import authenticate, private
+from service.web.validation import SLUG
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/v1/models")
+async def get_models(request: web.Request) -> web.Response:
+    """``?site=`` narrows the figures to one site; without it, every site the caller covers
+    where a shadow model scored comments."""
+    principal = await authenticate(request)
+    site_id = request.query.get("site") or None
+    sites: list[str] | None = None if principal.sites is None else sorted(principal.sites)
+    if site_id is not None:
+        if not SLUG.match(site_id) or not principal.may_see(site_id):
+            raise NotFound(f"No site {site_id!r}.")
+        await request.app[keys.SITES].get(site_id)
+        sites = [site_id]
+    store = request.app[keys.SHADOWS]
+    live, shadows = await store.models(request.app[keys.SETTINGS].worker_stale_after)
+    by_site: dict[str, list[dict[str, Any]]] = {site_id: []} if site_id is not None else {}
+    for figures in await store.figures(sites):
+        by_site.setdefault(figures.site_id, []).append(_figures_json(figures))
+    return private(
+        {
+            "live": [_live_json(m) for m in live],
+            "shadows": [_shadow_json(s) for s in shadows],
+            "sites": [{"site": site, "shadows": items} for site, items in by_site.items()],
+        }
+    )
+
+
+def _model_json(model: ModelInfo) -> dict[str, Any]:
+    return {"model": f"{model.name}@{model.version}", "name": model.name, "version": model.version}
+
+
+def _live_json(live: LiveModel) -> dict[str, Any]:
+    return {**_model_json(live.model), "workers": live.workers}
+
+
+def _shadow_json(shadow: ShadowModel) -> dict[str, Any]:
+    model = (
+        _model_json(shadow.model)
+        if shadow.model is not None
+        else {"model": None, "name": None, "version": None}
+    )
+    return {
+        "spec": shadow.spec,
+        "state": shadow.state,
+        **model,
+        "error": shadow.error,
+        "workers": shadow.workers,
+        "scored": shadow.scored,
+        "failures": shadow.failures,
+        "skipped": shadow.skipped,
+    }
+
+
+def _figures_json(figures: ShadowFigures) -> dict[str, Any]:
+    ms = figures.ms_per_comment
+    return {
+        **_model_json(figures.model),
+        "comments": figures.comments,
+        "first_scored_at": iso(figures.first_scored_at),
+        "last_scored_at": iso(figures.last_scored_at),
+        "ms_per_comment": None if ms is None else round(ms, 2),
+        "verdicts": dict(figures.verdicts),
+        "against_live": {
+            "compared": figures.compared_with_live,
+            "agreeing": figures.agreeing_with_live,
+            "agreement": share(figures.agreeing_with_live, figures.compared_with_live),
+        },
+        "against_moderators": against_moderators(figures.moderated),
+    }
