@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from moderation.detox import load_scorer
 from moderation.domain import ModelInfo
 from moderation.model_build import make_tiny_checkpoint
+from moderation.policy import DEFAULT_THRESHOLDS, Thresholds
 from moderation.scoring import Scorer
 from service.queue.scoring import ScoringWorker
 from service.queue.shadows import ShadowScoring
@@ -72,16 +73,18 @@ class TableScorer:
         return [{"toxicity": score} for score in found]
 
 
-#: The known history: body, then live and shadow toxicity (default policy: hold at 0.23,
-#: reject at 0.99), then what a moderator does (None: nothing).
+#: The known history: body, then live and shadow toxicity (default policy: hold at 0.31,
+#: reject at 0.98), then what a moderator does (None: nothing).
 HISTORY = [
     ("you idiot", 0.99, 0.995, None),  # live rejects, shadow rejects
     ("awful take", 0.5, 0.9, "reject"),  # both hold; moderator rejects
-    ("bad take", 0.3, 0.1, "approve"),  # live holds, shadow approves; moderator approves
+    ("bad take", 0.35, 0.1, "approve"),  # live holds, shadow approves; moderator approves
     ("rude take", 0.6, 0.05, "reject"),  # live holds, shadow approves; moderator rejects
     ("kind words", 0.02, 0.4, None),  # live approves, shadow holds
     ("nice words", 0.01, 0.02, "reject"),  # both approve; moderator rejects later
 ]
+HOLD_AT, REJECT_AT = 0.31, 0.98
+assert DEFAULT_THRESHOLDS["toxicity"] == Thresholds(HOLD_AT, REJECT_AT), "the history assumes them"
 LIVE = TableScorer("live-model", {body: live for body, live, _, _ in HISTORY})
 SHADOW = TableScorer("shadow-model", {body: shadow for body, _, shadow, _ in HISTORY})
 
@@ -154,13 +157,13 @@ async def test_shadows__scores_are_stored_beside_the_live_ones_and_never_decide(
     for comment_id, (_, live, shadow, _) in zip(ids, HISTORY, strict=True):
         live_row, shadow_row = by_comment[comment_id, "live"], by_comment[comment_id, "shadow"]
         # The live model decided, on its own scores; the shadow's are only stored.
-        expected = "rejected" if live >= 0.99 else "held" if live >= 0.23 else "approved"
+        expected = "rejected" if live >= REJECT_AT else "held" if live >= HOLD_AT else "approved"
         assert (live_row["status"], live_row["decider"]) == (expected, "live-model")
         assert (live_row["model_name"], live_row["verdict"]) == ("live-model", None)
         assert float(shadow_row["toxicity"]) == shadow
         assert shadow_row["model_name"] == "shadow-model"
         assert shadow_row["verdict"] == (
-            "rejected" if shadow >= 0.99 else "held" if shadow >= 0.23 else "approved"
+            "rejected" if shadow >= REJECT_AT else "held" if shadow >= HOLD_AT else "approved"
         )
         assert shadow_row["score_ms"] >= 0
     audit = await _fetch(settings, "SELECT actor FROM audit_log WHERE actor_kind = 'model'")
@@ -379,7 +382,7 @@ async def test_get_models__figures_on_a_small_known_history(
             # Rejected 0.9, 0.05, 0.02 against approved 0.1: one pair of three in order.
             "roc_auc": 0.3333,
             # Live held all three takes and approved the nice words: right on two; its
-            # rejected 0.5, 0.6, 0.01 against approved 0.3 put two pairs of three in order.
+            # rejected 0.5, 0.6, 0.01 against approved 0.35 put two pairs of three in order.
             "live": {"compared": 4, "agreeing": 2, "agreement": 0.5, "roc_auc": 0.6667},
         },
     }
