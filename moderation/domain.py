@@ -39,6 +39,12 @@ DETOXIFY_LABELS: tuple[str, ...] = (
 )
 
 
+def label_order(label: str) -> tuple[int, str]:
+    """A sort key: Detoxify's labels in its own order first, then any other by name."""
+    known = label in DETOXIFY_LABELS
+    return (DETOXIFY_LABELS.index(label) if known else len(DETOXIFY_LABELS), label)
+
+
 #: What a model reads when it declares nothing: English (replyguard's default model).
 DEFAULT_MODEL_LANGUAGES: tuple[str, ...] = ("en",)
 

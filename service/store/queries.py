@@ -20,21 +20,52 @@ GET_SITE: Final[TextClause] = text(
     """
 )
 
+# Taken before UPSERT_SITE in its transaction: a concurrent change of the site waits, so
+# the upsert's fresh snapshot holds the policy it really replaces. (Locking inside the
+# upsert's own statement cannot do this: its CTEs share one snapshot, and a row the
+# statement itself updates is not locked but skipped.)
+LOCK_SITE: Final[TextClause] = text("SELECT 1 FROM sites WHERE id = :site_id FOR UPDATE")
+
 # Insert or update; the policy version only grows when the policy itself changes, so
-# re-sending the same site does not make past decisions look stale.
+# re-sending the same site does not make past decisions look stale. A new version (or a
+# new site) writes its policy audit row in the same statement:
+#   before  the policy being replaced (LOCK_SITE keeps it from changing meanwhile)
+#   audit   only when the version moved (a created site's previous is null)
 UPSERT_SITE: Final[TextClause] = text(
     """
-    INSERT INTO sites AS s (id, name, allowed_origins, policy)
-    VALUES (:site_id, :name, :origins, CAST(:policy AS jsonb))
-    ON CONFLICT (id) DO UPDATE SET
-        name = EXCLUDED.name,
-        allowed_origins = EXCLUDED.allowed_origins,
-        policy = EXCLUDED.policy,
-        policy_version = s.policy_version
-            + CASE WHEN s.policy = EXCLUDED.policy THEN 0 ELSE 1 END,
-        updated_at = now()
-    RETURNING id, name, allowed_origins, policy, policy_version, created_at, updated_at,
-              sso_secret, sso_rotated_at, (xmax = 0) AS created
+    WITH before AS (
+        SELECT policy, policy_version FROM sites WHERE id = :site_id
+    ),
+    site AS (
+        INSERT INTO sites AS s (id, name, allowed_origins, policy)
+        VALUES (:site_id, :name, :origins, CAST(:policy AS jsonb))
+        ON CONFLICT (id) DO UPDATE SET
+            name = EXCLUDED.name,
+            allowed_origins = EXCLUDED.allowed_origins,
+            policy = EXCLUDED.policy,
+            policy_version = s.policy_version
+                + CASE WHEN s.policy = EXCLUDED.policy THEN 0 ELSE 1 END,
+            updated_at = now()
+        RETURNING id, name, allowed_origins, policy, policy_version, created_at, updated_at,
+                  sso_secret, sso_rotated_at, (xmax = 0) AS created
+    ),
+    audit AS (
+        INSERT INTO site_policy_audit (site_id, policy_version, policy, previous, reason, actor)
+        SELECT site.id, site.policy_version, site.policy, before.policy, :reason, :actor
+        FROM site LEFT JOIN before ON true
+        WHERE before.policy_version IS DISTINCT FROM site.policy_version
+    )
+    SELECT * FROM site
+    """
+)
+
+# A site's policy changes, newest first.
+POLICY_HISTORY: Final[TextClause] = text(
+    """
+    SELECT policy_version, reason, actor, created_at FROM site_policy_audit
+    WHERE site_id = :site_id
+    ORDER BY id DESC
+    LIMIT :limit
     """
 )
 

@@ -1,5 +1,6 @@
 """The stores behind the moderator's page: people and their sessions, sign-in slow-down,
-claims, the live queue and the policy preview's sample. SQL is in ``service.store.review_queries``.
+claims, the live queue, the policy preview's sample and calibration's decisions. SQL is in
+``service.store.review_queries``.
 
 Each public method is one transaction and returns domain objects, as in ``service.store.comments``.
 """
@@ -15,6 +16,7 @@ from uuid import UUID
 from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from moderation.calibration import ModeratorDecision
 from moderation.domain import ActorKind, Comment, CommentId, ModelInfo, Status
 from moderation.errors import FieldError
 from service.errors import InvalidInput, NotFound
@@ -403,16 +405,34 @@ class ReviewStore:
             rows = (
                 await conn.execute(pq.RECENT_DECIDED, {"site_id": site_id, "limit": limit})
             ).all()
-        samples = []
-        for r in rows:
-            model = r.model if isinstance(r.model, dict) else {}
-            samples.append(
-                DecidedSample(
-                    id=CommentId(r.id),
-                    body=r.body,
-                    status=r.status,
-                    scores={k: float(v) for k, v in r.scores.items() if v is not None},
-                    model=ModelInfo(str(model.get("name", "")), str(model.get("version", ""))),
-                )
+        return [
+            DecidedSample(
+                id=CommentId(r.id),
+                body=r.body,
+                status=r.status,
+                scores=_scores(r),
+                model=_model(r),
             )
-        return samples
+            for r in rows
+        ]
+
+    async def moderator_decisions(self, site_id: str, limit: int) -> list[ModeratorDecision]:
+        """The moderators' last word on up to ``limit`` comments the model held, the most
+        recent first, each with the scores it was held with: the input of
+        ``moderation.calibration.calibrate``."""
+        async with self._engine.connect() as conn:
+            rows = (
+                await conn.execute(pq.MODERATOR_DECISIONS, {"site_id": site_id, "limit": limit})
+            ).all()
+        return [ModeratorDecision(_scores(r), bool(r.rejected), _model(r)) for r in rows]
+
+
+def _scores(row: Row[Any]) -> dict[str, float]:
+    """A comment's stored scores; a label the model could not score is stored as null."""
+    return {k: float(v) for k, v in row.scores.items() if v is not None}
+
+
+def _model(row: Row[Any]) -> ModelInfo:
+    """The model named in a comment's explanation (empty names where there is none)."""
+    model = row.model if isinstance(row.model, dict) else {}
+    return ModelInfo(str(model.get("name", "")), str(model.get("version", "")))

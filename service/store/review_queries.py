@@ -1,5 +1,6 @@
 """The SQL behind the moderator's page: users, sessions, sign-in slow-down, claims, the
-live queue and the policy preview. Each statement is named and says why it is shaped so.
+live queue, the policy preview and calibration. Each statement is named and says why it is
+shaped so.
 
 ``service.store.review`` runs these; nothing else does. The comment columns and the shape of
 a queue page are the ones ``service.store.queries`` uses, so the two queues read alike.
@@ -237,6 +238,40 @@ RECENT_DECIDED: Final[TextClause] = text(
       AND (a.policy_override IS NULL
            OR (a.override_until IS NOT NULL AND a.override_until <= now()))
     ORDER BY c.created_at DESC, c.id DESC
+    LIMIT :limit
+    """
+)
+
+# --- calibration ------------------------------------------------------------------------
+
+# The moderators' final word on comments the model held, newest first: calibration's truth
+# (moderation.calibration). Read from the audit log, newest first, so the LIMIT stops the
+# walk through the site's (site_id, created_at) index early:
+#   l        a moderator's approval or rejection ...
+#   later    ... that is the moderators' last word on it (a decision reversed later counts
+#            as the reversal) ...
+#   c.status ... and still stands (not sent back to the queue by reports, not erased) ...
+#   held     ... on a comment the model held: what the model rejected or published never
+#            reached a moderator the same way.
+# The scores are the ones the decision was made with (comments keep the deciding model's).
+MODERATOR_DECISIONS: Final[TextClause] = text(
+    """
+    SELECT c.scores, l.to_status = 'rejected' AS rejected, c.explanation->'model' AS model
+    FROM audit_log l JOIN comments c ON c.id = l.comment_id
+    WHERE l.site_id = :site_id AND l.actor_kind = 'moderator'
+      AND l.to_status IN ('approved', 'rejected')
+      AND c.status = l.to_status AND c.scores IS NOT NULL
+      AND NOT EXISTS (
+          SELECT 1 FROM audit_log later
+          WHERE later.comment_id = l.comment_id AND later.id > l.id
+            AND later.actor_kind = 'moderator'
+      )
+      AND EXISTS (
+          SELECT 1 FROM audit_log held
+          WHERE held.comment_id = l.comment_id AND held.actor_kind = 'model'
+            AND held.to_status = 'held'
+      )
+    ORDER BY l.created_at DESC, l.id DESC
     LIMIT :limit
     """
 )

@@ -1,8 +1,10 @@
-"""Sites and their policies: create, update, read (one transaction each)."""
+"""Sites and their policies: create, update, read, and the audit of policy versions (one
+transaction each)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -13,6 +15,16 @@ from service.errors import NotFound
 from service.store import queries as q
 from service.store.rows import dumps, site_from_row
 from service.store.values import Site
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyChange:
+    """One version of a site's policy, as its audit row records it."""
+
+    version: int
+    reason: str | None
+    actor: str
+    at: datetime
 
 
 class SiteStore:
@@ -28,10 +40,19 @@ class SiteStore:
         return site_from_row(row)
 
     async def put(
-        self, site_id: str, *, name: str, allowed_origins: Sequence[str], policy: Policy
+        self,
+        site_id: str,
+        *,
+        name: str,
+        allowed_origins: Sequence[str],
+        policy: Policy,
+        actor: str,
+        reason: str | None = None,
     ) -> tuple[Site, bool]:
-        """Create or replace a site; True when it was created. Policy version grows on change."""
+        """Create or replace a site; True when it was created. The policy version grows when
+        the policy changes, and each new version is audited as ``actor``'s, with ``reason``."""
         async with self._engine.begin() as conn:
+            await conn.execute(q.LOCK_SITE, {"site_id": site_id})
             row = (
                 await conn.execute(
                     q.UPSERT_SITE,
@@ -40,10 +61,20 @@ class SiteStore:
                         "name": name,
                         "origins": list(allowed_origins),
                         "policy": dumps(policy.to_json()),
+                        "actor": actor,
+                        "reason": reason,
                     },
                 )
             ).one()
         return site_from_row(row), bool(row._mapping["created"])
+
+    async def policy_history(self, site_id: str, limit: int) -> list[PolicyChange]:
+        """The site's last ``limit`` policy versions: who made each, when and why."""
+        async with self._engine.connect() as conn:
+            rows = (
+                await conn.execute(q.POLICY_HISTORY, {"site_id": site_id, "limit": limit})
+            ).all()
+        return [PolicyChange(r.policy_version, r.reason, r.actor, r.created_at) for r in rows]
 
     async def set_article_override(
         self,

@@ -38,6 +38,8 @@ from service.web.validation import (
     ARTICLE_ID_RULE,
     AUTHOR_COMMENTS_PAGE,
     AUTHOR_ID,
+    CALIBRATION_DEFAULT,
+    CALIBRATION_MAX,
     CONTROL_CHARS,
     DELIVERIES_PAGE,
     EMAIL,
@@ -247,6 +249,10 @@ _TERMS: Final = {
     },
 }
 _POLICY_OR_NULL: Final = {"oneOf": [_ref("Policy"), {"type": "null"}]}
+_THRESHOLDS_OR_NULL: Final = {
+    "type": ["object", "null"],
+    "properties": {"hold_at": _PROBABILITY, "reject_at": _PROBABILITY},
+}
 
 
 def _counts() -> Schema:
@@ -328,6 +334,10 @@ SCHEMAS: Final[dict[str, Schema]] = {
                 "items": {"type": "string", "pattern": f"^{_HTTP}/?$"},
             },
             "policy": {**_POLICY_OR_NULL, "description": "left out or null: the default policy"},
+            "reason": {
+                **_text(MAX_REASON_CHARS),
+                "description": "why, for the policy audit (kept only when the policy changes)",
+            },
         },
         required=("name",),
     ),
@@ -344,6 +354,54 @@ SCHEMAS: Final[dict[str, Schema]] = {
                 "description": "whether the site signs its authors in; the secret is never "
                 "shown here (POST /v1/sites/{site}/sso-secret shows a new one once)",
                 "properties": {"enabled": _BOOLEAN, "rotated_at": _WHEN_OR_NULL},
+            },
+        },
+    },
+    "Calibration": {
+        "type": "object",
+        "description": "Decisions: comments the model held that a moderator then approved or "
+        "rejected (the last word counts, and only while it stands), scored by the model of "
+        "the most recent one (other_models: those left out). rules: what a suggestion needs.",
+        "properties": {
+            "site_id": _STRING,
+            "policy_version": _INTEGER,
+            "model": {
+                "type": ["object", "null"],
+                "properties": {"name": _STRING, "version": _STRING},
+            },
+            "decisions": _INTEGER,
+            "other_models": _INTEGER,
+            "rules": _OBJECT,
+            "labels": {
+                "type": "object",
+                "propertyNames": {"enum": list(DETOXIFY_LABELS)},
+                "additionalProperties": {
+                    "type": "object",
+                    "properties": {
+                        "decisions": _INTEGER,
+                        "rejected": _INTEGER,
+                        "roc_auc": {"type": ["number", "null"]},
+                        "current": _THRESHOLDS_OR_NULL,
+                        "suggested": {
+                            **_THRESHOLDS_OR_NULL,
+                            "description": "null below rules.min_decisions; either "
+                            "threshold null when no cut qualifies (note says why)",
+                        },
+                        "note": _STRING_OR_NULL,
+                        "curve": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    "threshold": {"type": "number"},
+                                    "precision": {"type": "number"},
+                                    "recall": {"type": "number"},
+                                    "count": _INTEGER,
+                                },
+                            },
+                        },
+                    },
+                },
             },
         },
     },
@@ -807,6 +865,30 @@ _PAGE_PATHS: Final[dict[str, Schema]] = {
                     "last": {"type": ["integer", "null"], "minimum": 1, "maximum": PREVIEW_MAX},
                 }
             ),
+        ),
+    },
+    "/v1/sites/{site}/calibration": {
+        "parameters": [_SITE_PARAM],
+        "get": _op(
+            "The site's moderators and admins: per label, how the scores of held comments "
+            "match the moderators' approvals and rejections (decisions, ROC-AUC, precision "
+            "and recall of 'rejected' at each cut point) and suggested thresholds, or why "
+            "there are none yet. Reads the `last` most recent decisions; `label`: one label.",
+            _ok(_ref("Calibration")),
+            (401, 403, 404, 422),
+            security=_SESSION_OR_BEARER,
+            parameters=[
+                _query("label", {"enum": list(DETOXIFY_LABELS)}),
+                _query(
+                    "last",
+                    {
+                        "type": "integer",
+                        "minimum": 1,
+                        "maximum": CALIBRATION_MAX,
+                        "default": CALIBRATION_DEFAULT,
+                    },
+                ),
+            ],
         ),
     },
     "/moderate": {

@@ -106,6 +106,10 @@ MAX_ORIGINS: Final = 50
 MAX_BULK_IDS: Final = 500
 #: The most decided comments a policy preview re-runs.
 PREVIEW_MAX: Final = 2000
+#: The most recent decisions calibration reads (its ``last``): by default recent enough to
+#: follow the moderators and plenty for a curve of 101 points.
+CALIBRATION_DEFAULT: Final = 5000
+CALIBRATION_MAX: Final = 50_000
 #: What a moderator may do to a comment (``action``), and the queue's orders.
 ACTIONS: Final = ("approve", "reject")
 QUEUE_ORDERS: Final[tuple[QueueOrder, ...]] = ("oldest", "score")

@@ -75,6 +75,13 @@ def require_admin(principal: Principal, site_id: str | None = None) -> None:
         raise Forbidden(f"This admin token does not cover site {site_id!r}.")
 
 
+def require_site_staff(principal: Principal, site_id: str) -> None:
+    """The site's moderators and admins, and nobody else. Asked before the site is looked
+    up, so the 403 says nothing about whether the site exists."""
+    if not principal.may_see(site_id):
+        raise Forbidden(f"This token does not cover site {site_id!r}.")
+
+
 async def cached_site(request: web.Request, site_id: str) -> Site:
     """The site, from a cache of a couple of seconds: the hot comment path reads it often."""
     cache: dict[str, tuple[float, Site]] = request.app[keys.SITE_CACHE]

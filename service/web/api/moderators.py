@@ -179,8 +179,9 @@ async def put_site(request: web.Request) -> web.Response:
         raise InvalidInput([FieldError("site", f"must be {SLUG_RULE}")])
     data = await read_json_object(request, request.app[keys.SETTINGS].max_request_bytes)
     f = Fields(data)
-    f.only(("name", "allowed_origins", "policy"))
+    f.only(("name", "allowed_origins", "policy", "reason"))
     name = f.text("name", required=True, max_chars=MAX_SITE_NAME_CHARS)
+    reason = f.text("reason", max_chars=MAX_REASON_CHARS)
     origins = f.raw("allowed_origins")
     if origins is None:
         origins = []
@@ -197,6 +198,8 @@ async def put_site(request: web.Request) -> web.Response:
         name=name or site_id,
         allowed_origins=[o.rstrip("/") for o in origins],
         policy=policy,
+        actor=principal.actor,
+        reason=reason,
     )
     request.app[keys.SITE_CACHE].pop(site_id, None)
     return private(_site_json(site), status=201 if created else 200)

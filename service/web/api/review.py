@@ -6,6 +6,8 @@ them, and so may any client with a bearer token. No SQL here.
 - ``POST /v1/claims``, ``DELETE /v1/claims/{comment}``: open (claim) and leave a comment
 - ``POST /v1/decisions/reopen``: put decided comments back in the held queue (undo)
 - ``POST /v1/sites/{site}/policy/preview``: what a proposed policy would change
+- ``GET  /v1/sites/{site}/calibration``: per label, how the moderators' decisions on held
+  comments match the scores, and the thresholds that would have matched them best
 """
 
 from __future__ import annotations
@@ -18,12 +20,23 @@ from typing import Any, Final, cast
 
 from aiohttp import web
 
-from moderation.domain import STATUSES, Status
+from moderation.calibration import (
+    HOLD_REJECTED_SHARE,
+    MIN_DECISIONS,
+    MIN_DECISIONS_ABOVE,
+    REJECT_REJECTED_SHARE,
+    STEP,
+    Calibration,
+    LabelCalibration,
+    calibrate,
+)
+from moderation.domain import DETOXIFY_LABELS, STATUSES, Status
 from moderation.errors import FieldError
-from moderation.policy import Policy, decide
+from moderation.policy import Policy, Thresholds, decide
 from moderation.text import count_links, normalise_for_scoring
 from service.errors import InvalidInput, NotFound
 from service.store.review import Change, Claim, DecidedSample
+from service.store.values import Site
 from service.times import iso
 from service.web import keys
 from service.web.api.common import (
@@ -33,15 +46,19 @@ from service.web.api.common import (
     path_site,
     private,
     require_admin,
+    require_site_staff,
 )
 from service.web.validation import (
     ARTICLE_ID,
     ARTICLE_ID_RULE,
+    CALIBRATION_DEFAULT,
+    CALIBRATION_MAX,
     MAX_REASON_CHARS,
     PREVIEW_MAX,
     SLUG,
     Fields,
     query_choice,
+    query_int,
     query_time,
     read_json_object,
 )
@@ -246,3 +263,80 @@ async def policy_preview(request: web.Request) -> web.Response:
     samples = await request.app[keys.REVIEW].recent_decided(site_id, last)
     result = await asyncio.to_thread(compare_policies, site.policy, proposed, samples)
     return private({**result, "last": last, "policy_version": site.policy.version})
+
+
+# --- calibration --------------------------------------------------------------------------
+
+
+async def site_calibration(app: web.Application, site_id: str, last: int) -> Calibration:
+    """Calibration of the site's ``last`` most recent decisions (the API and the site page
+    show the same one). CPU work runs off the event loop."""
+    decisions = await app[keys.REVIEW].moderator_decisions(site_id, last)
+    return await asyncio.to_thread(calibrate, decisions)
+
+
+def _thresholds_json(limits: Thresholds | None) -> dict[str, float | None] | None:
+    return None if limits is None else {"hold_at": limits.hold_at, "reject_at": limits.reject_at}
+
+
+def _label_json(found: LabelCalibration, current: Thresholds | None) -> dict[str, Any]:
+    return {
+        "decisions": found.decisions,
+        "rejected": found.rejected,
+        "roc_auc": None if found.roc_auc is None else round(found.roc_auc, 4),
+        "current": _thresholds_json(current),
+        "suggested": _thresholds_json(found.suggested),
+        "note": found.note,
+        "curve": [
+            {
+                "threshold": p.threshold,
+                "precision": round(p.precision, 4),
+                "recall": round(p.recall, 4),
+                "count": p.count,
+            }
+            for p in found.curve
+        ],
+    }
+
+
+def calibration_json(site: Site, found: Calibration, label: str | None) -> dict[str, Any]:
+    """The answer of ``GET /v1/sites/{site}/calibration``: the rules the suggestions follow
+    beside the figures, so a reader can tell "not enough decisions" from "none qualifies"."""
+    return {
+        "site_id": site.id,
+        "policy_version": site.policy.version,
+        "model": None
+        if found.model is None
+        else {"name": found.model.name, "version": found.model.version},
+        "decisions": found.decisions,
+        "other_models": found.left_out,
+        "rules": {
+            "min_decisions": MIN_DECISIONS,
+            "min_decisions_above": MIN_DECISIONS_ABOVE,
+            "hold_rejected_share": HOLD_REJECTED_SHARE,
+            "reject_rejected_share": REJECT_REJECTED_SHARE,
+            "step": STEP,
+        },
+        "labels": {
+            name: _label_json(figures, site.policy.thresholds.get(name))
+            for name, figures in found.labels.items()
+            if label is None or name == label
+        },
+    }
+
+
+@routes.get("/v1/sites/{site}/calibration")
+async def calibration(request: web.Request) -> web.Response:
+    """How the scores of the comments the model held match what moderators then did with
+    them, per label, and the thresholds that would have matched (see
+    ``moderation.calibration``). ``label``: one label only; ``last``: how many of the most
+    recent decisions to read. Changes nothing: an admin applies a suggestion through
+    ``PUT /v1/sites/{site}``, after a preview."""
+    principal = await authenticate(request)
+    site_id = path_site(request)
+    require_site_staff(principal, site_id)
+    label = query_choice(request, "label", DETOXIFY_LABELS, None)
+    last = query_int(request, "last", default=CALIBRATION_DEFAULT, low=1, high=CALIBRATION_MAX)
+    site = await request.app[keys.SITES].get(site_id)
+    found = await site_calibration(request.app, site_id, last)
+    return private(calibration_json(site, found, label))

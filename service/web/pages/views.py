@@ -22,7 +22,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from moderation.domain import DETOXIFY_LABELS, STATUSES
+from moderation.domain import DETOXIFY_LABELS, STATUSES, label_order
 from moderation.policy import Policy
 from service.accounts.auth import csrf_token
 from service.errors import BadRequest, FieldError, NotFound, UnsupportedMediaType
@@ -435,16 +435,11 @@ def _number(value: float | None) -> str:
     return "" if value is None else f"{value:g}"
 
 
-def _label_order(label: str) -> tuple[int, str]:
-    """Detoxify's labels in its own order first, then any other a policy names."""
-    return (DETOXIFY_LABELS.index(label) if label in DETOXIFY_LABELS else 99, label)
-
-
 def _threshold_rows(policy: Policy) -> list[tuple[str, str, str]]:
     """(label as words, hold at, reject at) for each label the policy sets."""
     return [
         (label.replace("_", " "), _number(t.hold_at), _number(t.reject_at))
-        for label, t in sorted(policy.thresholds.items(), key=lambda item: _label_order(item[0]))
+        for label, t in sorted(policy.thresholds.items(), key=lambda item: label_order(item[0]))
     ]
 
 
