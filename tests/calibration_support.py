@@ -77,7 +77,9 @@ async def seed_history(
         pass
     reversed_ = approved[-1]
     await _decide(http, moderator, "/v1/decisions", [*rejected, reversed_], "reject")
-    await _decide(http, moderator, "/v1/decisions", [*approved, reopened, model_rejected], "approve")
+    await _decide(
+        http, moderator, "/v1/decisions", [*approved, reopened, model_rejected], "approve"
+    )
     await _decide(http, moderator, "/v1/decisions/reopen", [reopened], None)
 
 

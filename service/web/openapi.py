@@ -915,9 +915,11 @@ _PAGE_PATHS: Final[dict[str, Schema]] = {
         # Any string: without a session the page redirects to sign-in before reading it.
         "parameters": [_path("site", _STRING)],
         "get": _op(
-            "A site's policy and webhooks (HTML); admins edit the policy here.",
+            "A site's policy and webhooks (HTML); admins edit the policy here, and see its "
+            "calibration and apply its suggestions (applied: the label just applied).",
             {"200": _HTML, "303": _SEE_OTHER},
             (404,),
+            parameters=[_query("applied", {"enum": list(DETOXIFY_LABELS)})],
         ),
     },
     "/demo": {

@@ -45,6 +45,9 @@ MATRIX: list[tuple[str, str, Any, tuple[int, ...]]] = [
         {"policy": {"mode": "auto"}},
         (401, 401, 404, 403, 200),
     ),
+    # Calibration: the site's moderators and admins; 403 to others, asked before the site
+    # is looked up, so it says nothing about which sites exist.
+    ("GET", "/v1/sites/daily/calibration", None, (401, 401, 403, 200, 200)),
     # Webhooks are for admins alone (an unknown endpoint id is 404 even to them, and a URL
     # on a private address is refused with 422: what matters here is who gets that far).
     ("GET", "/v1/webhooks", None, (401, 401, 403, 403, 200)),

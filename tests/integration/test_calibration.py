@@ -1,5 +1,6 @@
 """GET /v1/sites/{site}/calibration over a seeded history with a known answer, who may ask,
-its query parameters, and the policy audit that applying a suggestion writes."""
+its query parameters, the policy audit that applying a suggestion writes, and the site
+page's charts (tests/browser/test_moderate_page.py applies a suggestion in a browser)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from service.settings import Settings
 from service.store.tokens import TokenStore
 from tests.calibration_support import DECISIONS, POLICY, REJECTED, ROC_AUC, seed_history
 from tests.conftest import SiteFactory
+from tests.pages_support import make_user, sign_in
 
 Client = TestClient[Any, Any]
 URL = "/v1/sites/daily/calibration"
@@ -170,3 +172,38 @@ async def test_site_policy__every_new_version_is_audited_with_who_and_why(
     assert rows[1]["previous"] == rows[0]["policy"]
     bad = await client.put("/v1/sites/daily", json={**body, "reason": 7}, headers=auth)
     assert bad.status == 422
+
+
+async def test_site_page__admins_see_each_labels_chart_with_its_thresholds(
+    client: Client, history: None, engine: AsyncEngine, settings: Settings
+) -> None:
+    await make_user(engine, settings, "root", role="admin", sites=[])
+    await sign_in(client, "root")
+    html = await (await client.get("/moderate/sites/daily")).text()
+    assert '<h2 id="calibration-title">Calibration</h2>' in html
+    toxicity = html[html.index('id="calibration-toxicity"') : html.index('id="calibration-insult"')]
+    assert toxicity.count("<polyline") == 2
+    # The plot runs from x=34 (score 0) to x=350 (score 1).
+    for kind, x in (
+        ("current-hold", 192.0),
+        ("suggested-hold", 160.4),
+        ("suggested-reject", 318.4),
+    ):
+        assert f'class="mark {kind}" x1="{x}"' in toxicity
+    assert "current-reject" not in toxicity  # toxicity has no reject_at now
+    assert 'data-hold-at="0.4"' in toxicity and 'data-reject-at="0.9"' in toxicity
+    assert "hold at 0.5, reject at —" in toxicity and "hold at 0.4, reject at 0.9" in toxicity
+    assert "Applied the suggestion" not in html
+    applied = await (await client.get("/moderate/sites/daily?applied=toxicity")).text()
+    assert "Applied the suggestion for toxicity: policy version" in applied
+    odd = await (await client.get("/moderate/sites/daily?applied=%3Cb%3E")).text()
+    assert "Applied the suggestion" not in odd
+
+
+async def test_site_page__moderators_see_no_calibration(
+    client: Client, history: None, engine: AsyncEngine, settings: Settings
+) -> None:
+    await make_user(engine, settings, "ann")
+    await sign_in(client, "ann")
+    html = await (await client.get("/moderate/sites/daily")).text()
+    assert "Policy" in html and "Calibration" not in html

@@ -116,8 +116,14 @@ def _bases(real: dict[str, str]) -> dict[tuple[str, str], tuple[dict[str, str], 
         ),
         ("put", "/v1/sites/{site}"): (
             {},
-            {"name": "Daily", "allowed_origins": ["https://news.example"], "policy": policy},
+            {
+                "name": "Daily",
+                "allowed_origins": ["https://news.example"],
+                "policy": policy,
+                "reason": "r",
+            },
         ),
+        ("get", "/v1/sites/{site}/calibration"): ({"label": "toxicity", "last": "100"}, None),
         ("put", "/v1/sites/{site}/articles/{article}/policy"): (
             {},
             {"policy_override": {"mode": "pre"}, "until": SOME_TIME},

@@ -13,11 +13,14 @@ from uuid import uuid4
 import pytest
 from jinja2 import UndefinedError, meta
 
+from moderation.calibration import ModeratorDecision, calibrate
+from moderation.domain import ModelInfo
 from moderation.policy import Policy, Thresholds
 from service.store.review import LiveSession, User
 from service.store.values import Site
 from service.store.webhooks import Endpoint
 from service.web.pages import templating, views
+from service.web.pages.charts import AXES, RULES, charts
 from service.web.pages.templating import environment, render
 
 REPO = Path(__file__).parents[2]
@@ -116,6 +119,10 @@ def test_templates__escape_hostile_values_on_the_site_page() -> None:
         watched_terms=(EVIL, "scam"),
     )
     site = Site("daily", EVIL, (EVIL,), policy, NOW, NOW)
+    model = ModelInfo(EVIL, EVIL)
+    calibration = calibrate(
+        [ModeratorDecision({"toxicity": i / 10}, i > 5, model) for i in range(10)]
+    )
     html = render(
         "site.html",
         **_base(),
@@ -132,9 +139,16 @@ def test_templates__escape_hostile_values_on_the_site_page() -> None:
         policy_json=EVIL,
         max_links=EVIL,
         webhooks=[views.WebhookRow.of(_endpoint())],
+        calibration=calibration,
+        charts=charts(calibration, policy),
+        axes=AXES,
+        rules=RULES,
+        calibration_last=5000,
+        applied=EVIL,
     )
     _assert_escaped(html)
     assert '<textarea name="watched_terms" rows="4">&lt;script&gt;alert(1)' in html
+    assert 'class="mark current-hold"' in html and '<polyline class="precision"' in html
 
 
 def test_templates__escape_hostile_values_on_the_queue_and_sign_in() -> None:

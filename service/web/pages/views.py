@@ -1,6 +1,6 @@
 """The HTML pages: the moderator's page (``/moderate``), its sign-in and sign-out, a site's
-policy and webhooks (``/moderate/sites/{site}``), the demo article (``/demo``), and the
-static files they use (``/static/{name}``, ``/embed.js``).
+policy, calibration and webhooks (``/moderate/sites/{site}``), the demo article (``/demo``),
+and the static files they use (``/static/{name}``, ``/embed.js``).
 
 Handlers here gather each page's values; the markup is in Jinja2 templates
 (``templates/``, rendered through ``templating``), which escape every value by default.
@@ -22,6 +22,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
+from moderation.calibration import Calibration
 from moderation.domain import DETOXIFY_LABELS, STATUSES, label_order
 from moderation.policy import Policy
 from service.accounts.auth import csrf_token
@@ -30,6 +31,8 @@ from service.store.review import LiveSession, User
 from service.store.webhooks import Endpoint
 from service.web import keys
 from service.web.api.common import cached_site, cors
+from service.web.api.review import site_calibration
+from service.web.pages.charts import AXES, RULES, charts
 from service.web.pages.templating import compile_all, render
 from service.web.problems import Handler
 from service.web.ratelimit import client_address
@@ -45,7 +48,7 @@ from service.web.sessions import (
     sign_in_token,
     sign_in_token_ok,
 )
-from service.web.validation import ARTICLE_ID, SLUG, body_deadline
+from service.web.validation import ARTICLE_ID, CALIBRATION_DEFAULT, SLUG, body_deadline
 from service.wording import plural
 
 STATIC_DIR: Final = Path(__file__).resolve().parent.parent / "static"
@@ -487,6 +490,10 @@ async def site_page(request: web.Request) -> web.Response:
         endpoints = await request.app[keys.WEBHOOKS].visible_to(principal, site_id)
         webhooks = [WebhookRow.of(e) for e in endpoints]
     policy = site.policy
+    calibration = Calibration(model=None, decisions=0, left_out=0)
+    if admin:
+        calibration = await site_calibration(request.app, site_id, CALIBRATION_DEFAULT)
+    applied = request.query.get("applied", "")
     data = {"user": session.user.name, "role": session.user.role, "site": site.id}
     return await _page(
         request,
@@ -509,6 +516,13 @@ async def site_page(request: web.Request) -> web.Response:
         # The whole policy, so saving the form keeps the rules it does not show.
         policy_json=json.dumps(policy.to_json()),
         webhooks=webhooks,
+        calibration=calibration,
+        charts=charts(calibration, policy),
+        axes=AXES,
+        rules=RULES,
+        calibration_last=CALIBRATION_DEFAULT,
+        # Set by moderate.js after applying a suggestion, to say so over the redrawn charts.
+        applied=applied.replace("_", " ") if applied in DETOXIFY_LABELS else "",
     )
 
 

@@ -1,5 +1,6 @@
 // replyguard's moderator page: the queue, decisions, undo, claims, live updates, history,
-// the comments' authors (their record, comments and sanctions), and the policy editor. Plain DOM, no framework, no build step. Text that readers wrote is
+// the comments' authors (their record, comments and sanctions), the policy editor and its
+// calibration suggestions. Plain DOM, no framework, no build step. Text that readers wrote is
 // only ever set as textContent or as a text node: it is never parsed as HTML.
 (() => {
   "use strict";
@@ -982,45 +983,53 @@
       };
     }
 
-    function showError(error) {
-      result.textContent = "";
-      result.append(el("p", "alert", `Not accepted: ${error.message}`));
+    function showError(into, error) {
+      into.textContent = "";
+      into.append(el("p", "alert", `Not accepted: ${error.message}`));
       if (error instanceof ApiError && error.problem && Array.isArray(error.problem.errors)) {
         const ul = el("ul", "problems");
         for (const e of error.problem.errors) ul.append(el("li", null, `${e.field}: ${e.problem}`));
-        result.append(ul);
+        into.append(ul);
+      }
+    }
+
+    const sitePath = `/v1/sites/${encodeURIComponent(site)}`;
+
+    // What the proposed policy would have decided differently among the last decided
+    // comments, written into `into`.
+    async function preview(into, proposed, last) {
+      into.textContent = "Comparing…";
+      const answer = await api("POST", `${sitePath}/policy/preview`, { policy: proposed, last });
+      into.textContent = "";
+      const summary = el(
+        "p",
+        "preview-summary",
+        `${answer.changed} of the last ${answer.considered} decided comments would be decided differently.`,
+      );
+      into.append(summary);
+      if (answer.transitions.length) {
+        const ul = el("ul", "transitions");
+        for (const t of answer.transitions) ul.append(el("li", null, `${t.from} → ${t.to}: ${t.count}`));
+        into.append(ul);
+      }
+      if (answer.examples.length) {
+        const ol = el("ol", "examples");
+        for (const example of answer.examples) {
+          const li = el("li");
+          li.append(el("strong", null, `${example.from} → ${example.to}`), ` (${example.reason}): `);
+          li.append(el("q", null, example.body));
+          ol.append(li);
+        }
+        into.append(ol);
       }
     }
 
     document.getElementById("preview").addEventListener("click", async () => {
-      result.textContent = "Comparing…";
       try {
         const last = Number(new FormData(form).get("last")) || 200;
-        const answer = await api("POST", `/v1/sites/${encodeURIComponent(site)}/policy/preview`, { policy: policy(), last });
-        result.textContent = "";
-        const summary = el(
-          "p",
-          "preview-summary",
-          `${answer.changed} of the last ${answer.considered} decided comments would be decided differently.`,
-        );
-        result.append(summary);
-        if (answer.transitions.length) {
-          const ul = el("ul", "transitions");
-          for (const t of answer.transitions) ul.append(el("li", null, `${t.from} → ${t.to}: ${t.count}`));
-          result.append(ul);
-        }
-        if (answer.examples.length) {
-          const ol = el("ol", "examples");
-          for (const example of answer.examples) {
-            const li = el("li");
-            li.append(el("strong", null, `${example.from} → ${example.to}`), ` (${example.reason}): `);
-            li.append(el("q", null, example.body));
-            ol.append(li);
-          }
-          result.append(ol);
-        }
+        await preview(result, policy(), last);
       } catch (error) {
-        showError(error);
+        showError(result, error);
       }
     });
 
@@ -1028,15 +1037,45 @@
       event.preventDefault();
       result.textContent = "Saving…";
       try {
-        const path = `/v1/sites/${encodeURIComponent(site)}`;
-        const current = await api("GET", path);
-        const saved = await api("PUT", path, { name: current.name, allowed_origins: current.allowed_origins, policy: policy() });
+        const current = await api("GET", sitePath);
+        const saved = await api("PUT", sitePath, { name: current.name, allowed_origins: current.allowed_origins, policy: policy() });
         result.textContent = "";
         result.append(el("p", "saved", `Saved. Policy version ${saved.policy_version}.`));
       } catch (error) {
-        showError(error);
+        showError(result, error);
       }
     });
+
+    // A calibration suggestion: the saved policy with one label's thresholds changed (not
+    // the form's unsaved edits), previewed, then applied in one click. The page reloads to
+    // redraw the charts with the new thresholds.
+    for (const button of document.querySelectorAll(".calibration-preview")) {
+      const label = button.dataset.label;
+      const into = button.parentElement.querySelector(".calibration-result");
+      const thresholds = { hold_at: number(button.dataset.holdAt), reject_at: number(button.dataset.rejectAt) };
+      button.addEventListener("click", async () => {
+        try {
+          const current = await api("GET", sitePath);
+          const proposed = { ...current.policy, thresholds: { ...current.policy.thresholds, [label]: thresholds } };
+          await preview(into, proposed, 200);
+          const apply = el("button", "approve", `Apply: ${LABEL_NAMES(label)} hold at ${thresholds.hold_at ?? "—"}, reject at ${thresholds.reject_at ?? "—"}`);
+          apply.type = "button";
+          apply.addEventListener("click", async () => {
+            apply.disabled = true;
+            try {
+              const body = { name: current.name, allowed_origins: current.allowed_origins, policy: proposed, reason: `calibration: ${label}` };
+              await api("PUT", sitePath, body);
+              location.assign(`${location.pathname}?applied=${encodeURIComponent(label)}#calibration-title`);
+            } catch (error) {
+              showError(into, error);
+            }
+          });
+          into.append(apply);
+        } catch (error) {
+          showError(into, error);
+        }
+      });
+    }
   }
 
   if (body.dataset.page === "queue") queuePage();
