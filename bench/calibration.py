@@ -2,7 +2,7 @@
 
 Run from the repository root, with the shared data beside the repository::
 
-    python bench/calibration.py                 # --seeds 5: random splits too; --json FILE
+    python bench/calibration.py     # --file olid_test.csv; --seeds N; --json F; --scores F
 
 ``olid_val.csv`` stands in for a pre-moderated site's moderators: every row a comment the
 model held, ``label`` 1 a rejection, 0 an approval. The default model scores every row (as
@@ -74,36 +74,47 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seeds", type=int, default=5, help="random splits besides row order")
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")
+    parser.add_argument(
+        "--scores",
+        type=Path,
+        default=None,
+        help="keep the scores in this file and reuse them while the model and rows are the same",
+    )
     args = parser.parse_args()
 
     data = read_labeled_csv(args.data / args.file)
     truth = data.truth["toxicity"]
     model_path = Path(args.model)
     scorer = load_scorer(str(model_path), model_dir=model_path.parent, threads=args.threads)
-    started = time.perf_counter()
-    scores = [s for part in score_in_chunks(scorer, data.texts) for s in part]
-    seconds = time.perf_counter() - started
+    model = scorer.model
+    key = {"model": [model.name, model.version], "file": args.file, "rows": len(truth)}
+    kept = json.loads(args.scores.read_text()) if args.scores and args.scores.exists() else {}
+    if kept.get("key") == key:
+        scores, how = kept["scores"], f"scores read from {args.scores}"
+    else:
+        started = time.perf_counter()
+        scores = [s for part in score_in_chunks(scorer, data.texts) for s in part]
+        how = f"scored in {time.perf_counter() - started:.0f} s"
+        if args.scores:
+            args.scores.write_text(json.dumps({"key": key, "scores": scores}), encoding="utf-8")
     defaults = _card_thresholds(model_path / "model_card.json")
     labels = [label for label in scorer.labels if label in defaults]
     print(
         f"calibration benchmark: {cpu_model()}; {len(truth)} rows of {args.file} "
-        f"({sum(truth)} rejected), scored by {scorer.model.name}@{scorer.model.version} "
-        f"in {seconds:.0f} s"
+        f"({sum(truth)} rejected), {model.name}@{model.version}, {how}"
     )
 
     half = len(truth) // 2
     older = list(range(half))
     newer = list(range(half, len(truth)))
-    figures = compare(truth, scores, older, newer, labels, defaults, scorer.model)
+    figures = compare(truth, scores, older, newer, labels, defaults, model)
     print(f"\nrow order: calibrated on rows 1-{half}, measured on rows {half + 1}-{len(truth)}")
     _print(figures)
     seeded = []
     for seed in range(args.seeds):
         order = list(range(len(truth)))
         random.Random(seed).shuffle(order)
-        seeded.append(
-            compare(truth, scores, order[:half], order[half:], labels, defaults, scorer.model)
-        )
+        seeded.append(compare(truth, scores, order[:half], order[half:], labels, defaults, model))
     if seeded:
         print(f"\n{args.seeds} random halves (seeds 0-{args.seeds - 1}): mean F1 on the other half")
         _print_means(seeded)

@@ -13,11 +13,18 @@ score. From the curve come two suggestions:
   ``REJECT_REJECTED_SHARE`` (98%): automatic rejection must rarely remove what a moderator
   would have kept.
 
-Either is suggested only with ``MIN_DECISIONS_ABOVE`` decisions at or above it, and neither
-for a label with fewer than ``MIN_DECISIONS`` decisions in all; where none qualifies the
-answer says so (``note``), never a guess. A suggestion is always a cut point, a multiple of
-``STEP``, so a policy reads ``0.31``, not ``0.30871``. The curve's cut points are the
-distinct scores rounded down to ``STEP`` (at most 101 points, however long the history).
+"Rejected at least" is asked of the decisions behind the cut with some confidence, not of
+their raw share: the lower end of the share's 95% Wilson interval must reach it
+(``lowest_share``). A raw share picks the lowest cut where chance happened to lift it over
+the line, and new comments then fall short (on ``bench/calibration.py``'s held-out halves,
+0.46 rejected where 0.5 was promised); the bound keeps the promise. It also says how many
+decisions are enough: 20 of 20 rejected reads as "at least 84%", so ``reject_at`` needs
+about 190 decisions without an approval among them, or more with one. Besides, a cut needs
+``MIN_DECISIONS_ABOVE`` decisions at or above it, and a label ``MIN_DECISIONS`` in all;
+where no cut qualifies the answer says so (``note``), never a guess. A suggestion is always
+a cut point, a multiple of ``STEP``, so a policy reads ``0.31``, not ``0.30871``. The
+curve's cut points are the distinct scores rounded down to ``STEP`` (at most 101 points,
+however long the history).
 
 What the figures can and cannot see: only comments the model held reach a moderator, so
 below the current ``hold_at`` the curve knows only comments held for other reasons
@@ -43,6 +50,7 @@ from moderation.evaluation import at_thresholds, roc_auc
 from moderation.policy import Thresholds
 
 __all__ = [
+    "CONFIDENCE_Z",
     "HOLD_REJECTED_SHARE",
     "MIN_DECISIONS",
     "MIN_DECISIONS_ABOVE",
@@ -55,14 +63,16 @@ __all__ = [
     "calibrate",
     "calibrate_label",
     "cut_points",
+    "lowest_share",
 ]
 
-#: Fewer decisions than this on a label and nothing is suggested for it: thirty is about
-#: where a share of rejections stops swinging by a tenth with each new decision.
+#: Fewer decisions than this on a label and nothing is suggested for it: below thirty, each
+#: decision moves a share by more than three points.
 MIN_DECISIONS: Final = 30
-#: A suggested threshold has at least this many decisions at or above it, so "98% rejected"
-#: means at least 20 of 20, never 1 of 1.
+#: A suggested threshold has at least this many decisions at or above it.
 MIN_DECISIONS_ABOVE: Final = 20
+#: The normal quantile of the Wilson interval ``lowest_share`` takes the lower end of (95%).
+CONFIDENCE_Z: Final = 1.96
 #: ``hold_at``: moderators rejected at least this share of what it would hold.
 HOLD_REJECTED_SHARE: Final = 0.5
 #: ``reject_at``: moderators rejected at least this share of what it would reject.
@@ -151,8 +161,8 @@ def calibrate_label(
         reject_at = _lowest_cut(curve, REJECT_REJECTED_SHARE)
         suggested = Thresholds(hold_at=hold_at, reject_at=reject_at)
         missing = [
-            f"{name}: not enough decisions yet: no score with {MIN_DECISIONS_ABOVE} or more "
-            f"decisions at or above it of which {share:.0%} were rejected"
+            f"{name}: not enough decisions yet: no score above which {MIN_DECISIONS_ABOVE} or "
+            f"more decisions show, with 95% confidence, that moderators reject {share:.0%}"
             for name, value, share in (
                 ("hold_at", hold_at, HOLD_REJECTED_SHARE),
                 ("reject_at", reject_at, REJECT_REJECTED_SHARE),
@@ -178,8 +188,21 @@ def cut_points(scores: Sequence[float]) -> list[float]:
     return [round(k * STEP, 6) for k in sorted(steps)]
 
 
+def lowest_share(rejected: int, decisions: int) -> float:
+    """The lower end of the 95% Wilson score interval of ``rejected / decisions``: the share
+    the moderators' decisions vouch for (0 for no decisions)."""
+    if decisions == 0:
+        return 0.0
+    z2 = CONFIDENCE_Z * CONFIDENCE_Z
+    share = rejected / decisions
+    centre = share + z2 / (2 * decisions)
+    spread = CONFIDENCE_Z * math.sqrt(share * (1 - share) / decisions + z2 / (4 * decisions**2))
+    return max(0.0, (centre - spread) / (1 + z2 / decisions))
+
+
 def _lowest_cut(curve: Sequence[CurvePoint], share: float) -> float | None:
     for point in curve:
-        if point.count >= MIN_DECISIONS_ABOVE and point.precision >= share:
+        rejected = round(point.precision * point.count)
+        if point.count >= MIN_DECISIONS_ABOVE and lowest_share(rejected, point.count) >= share:
             return point.threshold
     return None

@@ -14,6 +14,7 @@ from moderation.calibration import (
     calibrate,
     calibrate_label,
     cut_points,
+    lowest_share,
 )
 from moderation.domain import ModelInfo
 from moderation.evaluation import at_thresholds, precision_recall_f1
@@ -21,12 +22,13 @@ from moderation.policy import Thresholds
 
 MODEL = ModelInfo("m", "1")
 
-#: (score, decisions, of which rejected), chosen so that the answer can be worked out:
-#:   at/above 0.90: 50 of 50 rejected  -> 1.00 (>= 0.98, 50 decisions): reject_at 0.9
-#:   at/above 0.60: 80 of 90           -> 0.89
-#:   at/above 0.30: 96 of 130          -> 0.74 (>= 0.5): hold_at 0.3
-#:   at/above 0.10: 98 of 230          -> 0.43 (< 0.5)
-HISTORY = [(0.10, 100, 2), (0.30, 40, 16), (0.60, 40, 30), (0.90, 50, 50)]
+#: (score, decisions, of which rejected), chosen so that the answer can be worked out (the
+#: share a cut vouches for is the lower end of its 95% Wilson interval):
+#:   at/above 0.90: 200 of 200 rejected -> 1.00, vouches for 0.981 (>= 0.98): reject_at 0.9
+#:   at/above 0.60: 230 of 240          -> 0.96 (< 0.98)
+#:   at/above 0.30: 246 of 280          -> 0.88, vouches for 0.83 (>= 0.5): hold_at 0.3
+#:   at/above 0.10: 248 of 580          -> 0.43 (< 0.5)
+HISTORY = [(0.10, 300, 2), (0.30, 40, 16), (0.60, 40, 30), (0.90, 200, 200)]
 
 
 def _truth_and_scores(
@@ -51,18 +53,18 @@ def _by_pairs(truth: list[int], scores: list[float]) -> float:
 def test_calibrate_label__a_known_history_gives_the_worked_answer() -> None:
     truth, scores = _truth_and_scores(HISTORY)
     found = calibrate_label("toxicity", truth, scores)
-    assert (found.decisions, found.rejected) == (230, 98)
+    assert (found.decisions, found.rejected) == (580, 248)
     assert found.suggested == Thresholds(hold_at=0.3, reject_at=0.9)
     assert found.note is None
     assert found.roc_auc == pytest.approx(_by_pairs(truth, scores))
     assert [(p.threshold, p.count) for p in found.curve] == [
-        (0.1, 230),
-        (0.3, 130),
-        (0.6, 90),
-        (0.9, 50),
+        (0.1, 580),
+        (0.3, 280),
+        (0.6, 240),
+        (0.9, 200),
     ]
-    assert [round(p.precision, 4) for p in found.curve] == [0.4261, 0.7385, 0.8889, 1.0]
-    assert [round(p.recall, 4) for p in found.curve] == [1.0, 0.9796, 0.8163, 0.5102]
+    assert [round(p.precision, 4) for p in found.curve] == [0.4276, 0.8786, 0.9583, 1.0]
+    assert [round(p.recall, 4) for p in found.curve] == [1.0, 0.9919, 0.9274, 0.8065]
 
 
 def test_calibrate_label__below_the_minimum_nothing_is_suggested() -> None:
@@ -73,6 +75,17 @@ def test_calibrate_label__below_the_minimum_nothing_is_suggested() -> None:
     assert found.suggested is None
     assert found.note == f"not enough decisions yet: {MIN_DECISIONS - 1} of the 30 needed"
     assert len(found.curve) == 3
+
+
+def test_calibrate_label__twenty_of_twenty_rejected_is_not_yet_98_percent() -> None:
+    """A raw share of 1.0 from 20 decisions vouches for 0.84; from 189, for 0.98."""
+    assert lowest_share(20, 20) == pytest.approx(0.8389, abs=1e-4)
+    assert lowest_share(189, 189) >= 0.98 > lowest_share(188, 188)
+    assert lowest_share(0, 0) == lowest_share(0, 10) == 0.0
+    truth, scores = _truth_and_scores([(0.2, 40, 2), (0.9, 20, 20)])
+    assert calibrate_label("toxicity", truth, scores).suggested == Thresholds(0.9, None)
+    truth, scores = _truth_and_scores([(0.2, 40, 2), (0.9, 189, 189)])
+    assert calibrate_label("toxicity", truth, scores).suggested == Thresholds(0.2, 0.9)
 
 
 def test_calibrate_label__reject_at_needs_enough_decisions_above_it() -> None:
@@ -104,7 +117,7 @@ def test_calibrate__one_model_at_a_time_and_only_the_labels_scored() -> None:
     decisions += [ModeratorDecision({"toxicity": 0.5, "threat": 0.5}, True, older)] * 7
     found = calibrate(decisions)
     assert found.model == MODEL
-    assert (found.decisions, found.left_out) == (230, 7)
+    assert (found.decisions, found.left_out) == (580, 7)
     assert list(found.labels) == ["toxicity", "insult"]  # Detoxify's order; no threat
     assert found.labels["toxicity"].suggested == Thresholds(hold_at=0.3, reject_at=0.9)
     # insult runs against the moderators: no cut holds mostly rejections.
