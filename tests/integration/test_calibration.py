@@ -186,7 +186,7 @@ async def test_site_page__admins_see_each_labels_chart_with_its_thresholds(
     # The plot runs from x=34 (score 0) to x=350 (score 1).
     for kind, x in (("current-hold", 192.0), ("suggested-hold", 160.4)):
         assert f'class="mark {kind}" x1="{x}"' in toxicity
-    assert "-reject" not in toxicity  # no reject_at now, none suggested
+    assert "current-reject" not in toxicity and "suggested-reject" not in toxicity
     assert 'data-hold-at="0.4"' in toxicity and 'data-reject-at=""' in toxicity
     assert "hold at 0.5, reject at —" in toxicity and "hold at 0.4, reject at —" in toxicity
     assert "reject_at: not enough decisions yet" in toxicity
