@@ -16,8 +16,9 @@ score. From the curve come two suggestions:
 "Rejected at least" is asked of the decisions behind the cut with some confidence, not of
 their raw share: the lower end of the share's 95% Wilson interval must reach it
 (``lowest_share``). A raw share picks the lowest cut where chance happened to lift it over
-the line, and new comments then fall short (on ``bench/calibration.py``'s held-out halves,
-0.46 rejected where 0.5 was promised); the bound keeps the promise. It also says how many
+the line, and new comments then fall short (``bench/calibration.py`` on ``olid_test.csv``
+with the raw share, and the previous default model: 0.46 rejected where 0.5 was promised);
+the bound keeps the promise. It also says how many
 decisions are enough: 20 of 20 rejected reads as "at least 84%", so ``reject_at`` needs
 about 190 decisions without an approval among them, or more with one. Besides, a cut needs
 ``MIN_DECISIONS_ABOVE`` decisions at or above it, and a label ``MIN_DECISIONS`` in all;
