@@ -22,6 +22,7 @@ from service.store.schema import load_migrations, migrate
 from service.store.tokens import TokenStore
 from tests.author_tokens import make_token
 from tests.conftest import SiteFactory
+from tests.db_rows import fetch_rows
 from tests.fakes import FakeScorer
 
 Client = TestClient[Any, Any]
@@ -52,15 +53,6 @@ async def _comment(client: Client, auth: dict[str, str], comment_id: str) -> dic
     assert r.status == 200, await r.text()
     data: dict[str, Any] = await r.json()
     return data
-
-
-async def _fetch(settings: Settings, sql: str, *args: Any) -> list[asyncpg.Record]:
-    assert settings.database_url is not None
-    conn = await asyncpg.connect(settings.database_url)
-    try:
-        return list(await conn.fetch(sql, *args))
-    finally:
-        await conn.close()
 
 
 async def _sso_secret(client: Client, auth: dict[str, str], site: str = "daily") -> str:
@@ -204,7 +196,7 @@ async def test_ban__rejects_the_next_comment_at_once_and_the_202_is_unchanged(
     assert "banned" in seen["explanation"]["reason"]
     # Decided without the model: no score was stored for it.
     unscored = "SELECT 1 FROM comment_scores WHERE comment_id = $1"
-    assert await _fetch(settings, unscored, seen["id"]) == []
+    assert await fetch_rows(settings, unscored, seen["id"]) == []
     profile = await (await client.get(f"/v1/sites/daily/authors/{author_id}", headers=mod)).json()
     assert profile["sanction"]["reason"] == "twenty rejected trolls"
     assert profile["history"] == {"approved": 1, "rejected": 1, "held": 0, "pending": 0}
@@ -213,9 +205,9 @@ async def test_ban__rejects_the_next_comment_at_once_and_the_202_is_unchanged(
     assert await lifted.json() == {"lifted": True}
     again = await client.delete(f"/v1/sites/daily/authors/{author_id}/sanctions", headers=mod)
     assert await again.json() == {"lifted": False}
-    audit = await _fetch(settings, "SELECT action, kind, actor FROM author_audit ORDER BY id")
+    audit = await fetch_rows(settings, "SELECT action, kind, actor FROM author_audit ORDER BY id")
     assert [tuple(a) for a in audit] == [("sanctioned", "ban", "Mo"), ("unsanctioned", "ban", "Mo")]
-    events = await _fetch(
+    events = await fetch_rows(
         settings,
         "SELECT event_type, payload FROM outbox WHERE event_type LIKE 'author.%' ORDER BY seq",
     )
@@ -408,7 +400,7 @@ async def test_sso__a_forged_expired_or_other_sites_token_is_refused_with_401(
         headers={"X-Author-Token": make_token(other_secret, claims)},
     )
     assert r.status == 401
-    assert await _fetch(settings, "SELECT 1 FROM comments") == []
+    assert await fetch_rows(settings, "SELECT 1 FROM comments") == []
 
 
 # --- erasure and the upgrade ---------------------------------------------------------------
@@ -433,11 +425,13 @@ async def test_erase_author__removes_sanction_reasons_and_keeps_the_facts(
 
     assert await AuthorStore(engine).erase(author_id=bytes.fromhex(author_id), actor="dpo") == 1
 
-    sanction = await _fetch(settings, "SELECT kind, reason FROM author_sanctions")
+    sanction = await fetch_rows(settings, "SELECT kind, reason FROM author_sanctions")
     assert [tuple(s) for s in sanction] == [("ban", None)]
-    audit = await _fetch(settings, "SELECT action, kind, actor, reason FROM author_audit")
+    audit = await fetch_rows(settings, "SELECT action, kind, actor, reason FROM author_audit")
     assert [tuple(a) for a in audit] == [("sanctioned", "ban", "test-admin", None)]
-    events = await _fetch(settings, "SELECT payload FROM outbox WHERE event_type LIKE 'author.%'")
+    events = await fetch_rows(
+        settings, "SELECT payload FROM outbox WHERE event_type LIKE 'author.%'"
+    )
     assert "Elm Street" not in json.dumps([e["payload"] for e in events])
 
 

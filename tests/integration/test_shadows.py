@@ -12,7 +12,6 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 from aiohttp.test_utils import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -28,6 +27,7 @@ from service.settings import Settings
 from service.store.jobs import JobStore
 from service.store.tokens import TokenStore
 from tests.conftest import SiteFactory
+from tests.db_rows import fetch_rows
 from tests.fakes import FakeScorer
 
 Client = TestClient[Any, Any]
@@ -120,15 +120,6 @@ async def _post(client: Client, body: str, site: str = "daily") -> dict[str, Any
     return data
 
 
-async def _fetch(settings: Settings, sql: str, *args: Any) -> list[asyncpg.Record]:
-    assert settings.database_url is not None
-    conn = await asyncpg.connect(settings.database_url)
-    try:
-        return list(await conn.fetch(sql, *args))
-    finally:
-        await conn.close()
-
-
 async def _report(engine: AsyncEngine, worker: str, shadows: ShadowScoring) -> None:
     """The worker's heartbeat, with the shadows' report as the worker sends it."""
     await JobStore(engine).heartbeat(worker, "host", 1, LIVE.model, shadows.report())
@@ -145,7 +136,7 @@ async def test_shadows__scores_are_stored_beside_the_live_ones_and_never_decide(
     await shadows.idle()
     shadows.close()
 
-    rows = await _fetch(
+    rows = await fetch_rows(
         settings,
         """SELECT c.id::text AS id, c.status, c.explanation -> 'model' ->> 'name' AS decider,
                   s.role, s.model_name, s.scores ->> 'toxicity' AS toxicity, s.verdict,
@@ -166,7 +157,7 @@ async def test_shadows__scores_are_stored_beside_the_live_ones_and_never_decide(
             "rejected" if shadow >= REJECT_AT else "held" if shadow >= HOLD_AT else "approved"
         )
         assert shadow_row["score_ms"] >= 0
-    audit = await _fetch(settings, "SELECT actor FROM audit_log WHERE actor_kind = 'model'")
+    audit = await fetch_rows(settings, "SELECT actor FROM audit_log WHERE actor_kind = 'model'")
     assert {a["actor"] for a in audit} == {"live-model@1"}
     assert shadows.report() == [
         {
@@ -205,9 +196,9 @@ async def test_shadows__one_that_cannot_load_leaves_live_decisions_as_they_are(
     await shadows.idle()
     shadows.close()
 
-    statuses = await _fetch(settings, "SELECT status, count(*) AS n FROM comments GROUP BY 1")
+    statuses = await fetch_rows(settings, "SELECT status, count(*) AS n FROM comments GROUP BY 1")
     assert {r["status"]: r["n"] for r in statuses} == {"rejected": 1, "held": 3, "approved": 2}
-    assert await _fetch(settings, "SELECT 1 FROM comment_scores WHERE role = 'shadow'") == []
+    assert await fetch_rows(settings, "SELECT 1 FROM comment_scores WHERE role = 'shadow'") == []
     await _report(engine, "w1", shadows)
     models = await (await client.get("/v1/models", headers=auth)).json()
     assert [(s["spec"], s["state"], s["model"], s["error"]) for s in models["shadows"]] == [
@@ -244,7 +235,7 @@ async def test_shadows__failing_and_hanging_shadows_leave_live_decisions_on_time
             while worker.decided < 3 * (round_ + 1):
                 assert time.monotonic() - posted < bound, "live decisions waited for shadows"
                 await asyncio.sleep(0.02)
-            decided = await _fetch(
+            decided = await fetch_rows(
                 settings, "SELECT status FROM comments WHERE id = ANY($1::uuid[])", ids
             )
             assert [r["status"] for r in decided] == ["approved"] * 3
@@ -284,9 +275,9 @@ async def test_shadows__one_past_its_time_limit_is_counted_and_skips_batches_unt
     finally:
         release.set()
         shadows.close()
-    statuses = await _fetch(settings, "SELECT status FROM comments")
+    statuses = await fetch_rows(settings, "SELECT status FROM comments")
     assert [r["status"] for r in statuses] == ["approved", "approved"]
-    assert await _fetch(settings, "SELECT 1 FROM comment_scores WHERE role = 'shadow'") == []
+    assert await fetch_rows(settings, "SELECT 1 FROM comment_scores WHERE role = 'shadow'") == []
 
 
 async def test_get_comment__shows_shadow_scores_to_moderators_not_to_the_author(
@@ -430,7 +421,7 @@ async def test_shadows__a_tiny_detoxify_checkpoint_loads_and_scores_as_a_shadow(
     assert await ScoringWorker(settings, engine, LIVE, shadows=shadows).run_once() == 1
     await shadows.idle()
     shadows.close()
-    [row] = await _fetch(
+    [row] = await fetch_rows(
         settings, "SELECT model_name, scores, verdict FROM comment_scores WHERE role = 'shadow'"
     )
     assert row["model_name"] == "tiny"

@@ -12,7 +12,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -21,6 +20,7 @@ from service.queue.scoring import ScoringWorker, retry_delay
 from service.settings import Settings
 from service.store.jobs import JobStore
 from tests.conftest import SiteFactory
+from tests.db_rows import fetch_rows
 from tests.fakes import FakeScorer
 
 Client = TestClient[Any, Any]
@@ -39,17 +39,8 @@ async def _post_many(client: Client, n: int, toxic_every: int = 3) -> list[str]:
     return ids
 
 
-async def _fetch(settings: Settings, sql: str, *args: Any) -> list[asyncpg.Record]:
-    assert settings.database_url is not None
-    conn = await asyncpg.connect(settings.database_url)
-    try:
-        return list(await conn.fetch(sql, *args))
-    finally:
-        await conn.close()
-
-
 async def _assert_each_decided_once(settings: Settings, n: int) -> None:
-    rows = await _fetch(
+    rows = await fetch_rows(
         settings,
         """SELECT c.id, c.status,
                   (SELECT count(*) FROM audit_log a
@@ -84,7 +75,7 @@ async def test_worker__two_workers_at_once_never_decide_a_comment_twice(
     tasks = [asyncio.create_task(w.run(stop)) for w in workers]
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        pending = await _fetch(settings, "SELECT 1 FROM comments WHERE status = 'pending'")
+        pending = await fetch_rows(settings, "SELECT 1 FROM comments WHERE status = 'pending'")
         if not pending:
             break
         await asyncio.sleep(0.1)
@@ -106,13 +97,13 @@ async def test_worker__failures_retry_then_hold_for_a_human_never_approve(
     for _ in range(3):
         await asyncio.sleep(0.05)  # let the backoff pass
         assert await worker.run_once() == 1
-    [row] = await _fetch(settings, "SELECT status, status_reason FROM comments")
+    [row] = await fetch_rows(settings, "SELECT status, status_reason FROM comments")
     assert row["status"] == "held"
     assert "scoring failed after 3 attempts" in row["status_reason"]
-    [job] = await _fetch(settings, "SELECT state, attempts, last_error FROM scoring_jobs")
+    [job] = await fetch_rows(settings, "SELECT state, attempts, last_error FROM scoring_jobs")
     assert (job["state"], job["attempts"]) == ("failed", 3)
     assert "the model fell over" in job["last_error"]
-    audit = await _fetch(settings, "SELECT actor_kind, to_status FROM audit_log ORDER BY id")
+    audit = await fetch_rows(settings, "SELECT actor_kind, to_status FROM audit_log ORDER BY id")
     assert [(a["actor_kind"], a["to_status"]) for a in audit] == [
         ("system", "pending"),
         ("system", "held"),
@@ -131,7 +122,7 @@ async def test_worker__a_failure_then_success_decides_normally(
     assert await worker.run_once() == 0  # still backing off
     await asyncio.sleep(0.1)
     assert await worker.run_once() == 2
-    statuses = await _fetch(settings, "SELECT status FROM comments")
+    statuses = await fetch_rows(settings, "SELECT status FROM comments")
     assert {r["status"] for r in statuses} == {"approved"}
 
 
@@ -167,9 +158,9 @@ async def test_worker__a_moderator_who_acted_first_keeps_the_decision(
     )
     assert r.status == 200
     assert await ScoringWorker(settings, engine, FakeScorer()).run_once() == 1
-    [row] = await _fetch(settings, "SELECT status FROM comments")
+    [row] = await fetch_rows(settings, "SELECT status FROM comments")
     assert row["status"] == "approved"
-    [job] = await _fetch(settings, "SELECT state FROM scoring_jobs")
+    [job] = await fetch_rows(settings, "SELECT state FROM scoring_jobs")
     assert job["state"] == "done"
 
 
@@ -203,7 +194,7 @@ async def test_worker__stop_past_the_timeout_hands_the_batch_back_uncounted(
         await asyncio.sleep(0.01)
     stop.set()
     await asyncio.wait_for(task, 5)
-    jobs = await _fetch(settings, "SELECT state, attempts, locked_by FROM scoring_jobs")
+    jobs = await fetch_rows(settings, "SELECT state, attempts, locked_by FROM scoring_jobs")
     assert [(j["state"], j["attempts"], j["locked_by"]) for j in jobs] == [("queued", 0, None)] * 2
 
 
@@ -228,7 +219,7 @@ async def test_worker__sigkill_mid_batch_loses_nothing_and_decides_once(
         # Kill it only once it holds a batch: that is the case that must lose nothing.
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
-            held = await _fetch(
+            held = await fetch_rows(
                 settings,
                 "SELECT 1 FROM scoring_jobs WHERE state = 'running' AND locked_until > now()",
             )
@@ -240,7 +231,7 @@ async def test_worker__sigkill_mid_batch_loses_nothing_and_decides_once(
         proc.wait()
         kills += 1
     assert kills == 6
-    remaining = await _fetch(
+    remaining = await fetch_rows(
         settings, "SELECT count(*) AS n FROM comments WHERE status = 'pending'"
     )
     assert remaining[0]["n"] > 0, "the kills should have left work behind"
@@ -269,7 +260,7 @@ async def test_worker__sigterm_stops_a_worker_process_within_the_bound(
     proc = subprocess.Popen([sys.executable, str(WORKER_SCRIPT), "0.3"], env=env)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        if await _fetch(settings, "SELECT 1 FROM scoring_jobs WHERE state = 'running'"):
+        if await fetch_rows(settings, "SELECT 1 FROM scoring_jobs WHERE state = 'running'"):
             break
         await asyncio.sleep(0.02)
     started = time.monotonic()
@@ -277,7 +268,7 @@ async def test_worker__sigterm_stops_a_worker_process_within_the_bound(
     assert proc.wait(timeout=15) == 0
     assert time.monotonic() - started < 6
     # Nothing is left leased to the departed worker: finished or handed back.
-    leased = await _fetch(settings, "SELECT 1 FROM scoring_jobs WHERE state = 'running'")
+    leased = await fetch_rows(settings, "SELECT 1 FROM scoring_jobs WHERE state = 'running'")
     assert leased == []
     survivor = ScoringWorker(settings, engine, FakeScorer())
     while await survivor.run_once():
