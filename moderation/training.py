@@ -96,6 +96,8 @@ class TrainSettings:
     #: for those labels do not move. Each of ``head_learning_rates`` is tried for ``epochs``
     #: epochs and the best (rate, epoch) on validation is kept.
     heads_only: bool = False
+    #: Per label, the sources (``MaskedData.sources`` names) whose rows leave it masked.
+    label_masks: tuple[tuple[str, tuple[str, ...]], ...] = ()
     head_learning_rates: tuple[float, ...] = (1e-3, 3e-3, 1e-2)
     extra_notes: tuple[str, ...] = field(default_factory=tuple)
 
@@ -504,6 +506,7 @@ def _load_data(settings: TrainSettings) -> tuple[MaskedData, dict[str, LabeledDa
             exclude_csvs=settings.exclude_csvs,
             rows=settings.rows,
             seed=settings.seed,
+            masks=dict(settings.label_masks),
         )
         return train_data, validation_sets(settings.data_dir)
     if settings.train_csv is None or settings.val_csv is None:
@@ -634,6 +637,9 @@ def remake_command(s: Mapping[str, Any]) -> str:
         words += [f"--extra {p}" for p in s.get("extra_csvs", [])]
         words.append(f"--extra-repeat {s.get('extra_repeat', 1)}")
         words += [f"--exclude {p}" for p in s.get("exclude_csvs", [])]
+        words += [
+            f"--mask {label}:{','.join(sources)}" for label, sources in s.get("label_masks", [])
+        ]
     else:
         words += [f"--train {_beside(s['train_csv'])}", f"--val {_beside(s['val_csv'])}"]
     words += [f"--test {_beside(p)}" for p in s.get("test_csvs", [])]
@@ -702,6 +708,7 @@ def _settings_dict(settings: TrainSettings) -> dict[str, Any]:
     raw["labels"] = list(settings.labels)
     raw["head_learning_rates"] = list(settings.head_learning_rates)
     raw["extra_notes"] = list(settings.extra_notes)
+    raw["label_masks"] = [[label, list(sources)] for label, sources in settings.label_masks]
     return raw
 
 

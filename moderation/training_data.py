@@ -106,6 +106,7 @@ def assemble_training(
     exclude_csvs: Sequence[Path] = (),
     rows: int | None = None,
     seed: int = 0,
+    masks: Mapping[str, Sequence[str]] | None = None,
 ) -> MaskedData:
     """All training rows of the sources in ``data_dir`` plus ``extra_csvs``, merged and shuffled.
 
@@ -114,8 +115,14 @@ def assemble_training(
     hand-written sentences).
     Texts found in ``exclude_csvs`` (held-out sets) or in the shared validation and test files
     are dropped. ``rows`` keeps a seeded random share of the source rows (every source in
-    proportion) and always all hand-written ones.
+    proportion) and always all hand-written ones. ``masks`` maps a label to sources whose rows
+    do not teach it (masked there): for example ``{"toxicity": ["hatexplain"]}`` keeps
+    HateXplain's posts for ``identity_attack`` while ``toxicity`` is learnt from the others.
     """
+    masked_in = {label: frozenset(sources) for label, sources in (masks or {}).items()}
+    unknown = set(masked_in) - set(TRAIN_LABELS)
+    if unknown:
+        raise ValueError(f"masks name labels the model does not have: {sorted(unknown)}")
     excluded = _excluded_keys(data_dir, exclude_csvs)
     merged: dict[str, tuple[str, str, Labels]] = {}
     for source, text, labels in _source_rows(data_dir):
@@ -149,7 +156,18 @@ def assemble_training(
     ]
     generator.shuffle(picked)
     for text, source, labels in picked:
+        if masked_in:
+            labels = {
+                label: None if source in masked_in.get(label, ()) else value
+                for label, value in labels.items()
+            }
         out.add(text, source, labels)
+    named = {source for sources in masked_in.values() for source in sources}
+    if named - set(out.sources):
+        raise ValueError(
+            f"masks name sources with no training rows: {sorted(named - set(out.sources))} "
+            f"(the sources are {sorted(set(out.sources))})"
+        )
     return out
 
 

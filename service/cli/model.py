@@ -82,6 +82,14 @@ def add_model_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentP
         "--exclude", type=Path, action="append", default=[], help="held-out CSV to keep out"
     )
     train.add_argument(
+        "--mask",
+        action="append",
+        default=[],
+        metavar="LABEL:SOURCE[,SOURCE]",
+        help="with --data-dir: rows of these sources leave LABEL masked (repeatable; sources as "
+        "the card's row counts name them, e.g. toxicity:hatexplain)",
+    )
+    train.add_argument(
         "--labels",
         default="toxicity",
         help="comma-separated labels (Detoxify names; --from-decisions keeps the starting model's)",
@@ -195,6 +203,11 @@ def cmd_train(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    try:
+        args.label_masks = _label_masks(args.mask)
+    except ValueError as exc:
+        print(f"error: --mask: {exc}", file=sys.stderr)
+        return 2
     if args.from_decisions:
         return _train_from_decisions(args, head_rates)
     if args.data_dir is None and (args.train is None or args.val is None):
@@ -203,6 +216,22 @@ def cmd_train(args: argparse.Namespace) -> int:
     out_dir = args.out or DEFAULT_MODEL_DIR
     train(_train_settings(args, out_dir=out_dir, init_from=args.init_from, head_rates=head_rates))
     return 0
+
+
+def _label_masks(given: list[str]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """``--mask`` values (``label:source,source``) as ``TrainSettings.label_masks``."""
+    from moderation.training_data import TRAIN_LABELS
+
+    masks: dict[str, tuple[str, ...]] = {}
+    for value in given:
+        label, _, listed = value.partition(":")
+        sources = tuple(s.strip() for s in listed.split(",") if s.strip())
+        if label.strip() not in TRAIN_LABELS or not sources:
+            raise ValueError(
+                f"{value!r}: write LABEL:SOURCE[,SOURCE], LABEL one of {', '.join(TRAIN_LABELS)}"
+            )
+        masks[label.strip()] = masks.get(label.strip(), ()) + sources
+    return tuple(masks.items())
 
 
 def _train_settings(
@@ -238,6 +267,7 @@ def _train_settings(
         stop_after_seconds=args.stop_after,
         init_from=init_from,
         heads_only=args.heads_only,
+        label_masks=getattr(args, "label_masks", ()),
         head_learning_rates=head_rates,
     )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import pytest
 import torch
 
 from moderation.model_build import (
@@ -13,6 +14,7 @@ from moderation.model_build import (
     make_tiny_checkpoint,
 )
 from moderation.training import remake_command, warm_start
+from service.cli import main
 
 
 def test_warm_start__takes_the_encoder_and_the_shared_head_rows(tmp_path: Path) -> None:
@@ -132,3 +134,30 @@ def test_remake_command__heads_only_names_its_rates() -> None:
     }
 
     assert "--heads-only --head-lrs 0.001,0.01 " in remake_command(settings)
+
+
+def test_remake_command__names_each_label_mask() -> None:
+    settings = {
+        "data_dir": "shared/data",
+        "extra_csvs": [],
+        "exclude_csvs": [],
+        "label_masks": [["toxicity", ["hatexplain", "toxigen"]]],
+        "labels": ["toxicity", "identity_attack"],
+        "rows": None,
+        "max_length": 64,
+        "epochs": 1,
+        "learning_rate": 3e-5,
+        "batch_size": 32,
+        "eval_every": 200,
+        "seed": 2,
+        "out_dir": "moderation/default_model",
+    }
+
+    assert "--mask toxicity:hatexplain,toxigen " in remake_command(settings)
+
+
+def test_cli_train__a_malformed_mask_is_refused_with_the_form_to_write(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["train", "--data-dir", ".", "--mask", "obscene:hatexplain"]) == 2
+    assert "--mask: 'obscene:hatexplain': write LABEL:SOURCE[,SOURCE]" in capsys.readouterr().err

@@ -147,3 +147,33 @@ def test_hand_written_sets__held_out_texts_never_appear_in_training() -> None:
 
     assert len(held_out) >= 90
     assert not training & held_out
+
+
+def test_assemble_training__a_mask_leaves_a_label_unlearnt_from_the_sources_it_names(
+    data_dir: Path,
+) -> None:
+    plain = assemble_training(data_dir)
+    masked = assemble_training(data_dir, masks={"toxicity": ["hatexplain"]})
+
+    assert masked.texts == plain.texts
+    for i, source in enumerate(masked.sources):
+        for label in TRAIN_LABELS:
+            if source == "hatexplain" and label == "toxicity":
+                assert masked.labels[label][i] is None
+            else:
+                assert masked.labels[label][i] == plain.labels[label][i]
+    assert "hatexplain" in masked.sources
+    assert any(
+        plain.labels["toxicity"][i] is not None
+        for i, source in enumerate(plain.sources)
+        if source == "hatexplain"
+    )
+
+
+def test_assemble_training__a_mask_naming_an_unknown_source_or_label_is_refused(
+    data_dir: Path,
+) -> None:
+    with pytest.raises(ValueError, match=r"no training rows: \['hatexplian'\]"):
+        assemble_training(data_dir, masks={"toxicity": ["hatexplian"]})
+    with pytest.raises(ValueError, match="labels the model does not have"):
+        assemble_training(data_dir, masks={"obscene": ["hatexplain"]})
