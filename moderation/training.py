@@ -98,6 +98,8 @@ class TrainSettings:
     heads_only: bool = False
     #: Per label, the sources (``MaskedData.sources`` names) whose rows leave it masked.
     label_masks: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    #: The ``set:label`` validation figures whose mean picks the best step (empty: all).
+    select_on: tuple[str, ...] = ()
     head_learning_rates: tuple[float, ...] = (1e-3, 3e-3, 1e-2)
     extra_notes: tuple[str, ...] = field(default_factory=tuple)
 
@@ -140,6 +142,8 @@ def train(settings: TrainSettings, *, out: TextIO = sys.stdout) -> dict[str, Any
 
     train_data, val_sets = _load_data(settings)
     labels = settings.labels
+    figures = [f"{n}:{label}" for n, v in val_sets.items() for label in labels if label in v.truth]
+    _selection_figure(dict.fromkeys(figures, 0.0), settings.select_on)  # a typo fails now
     say(
         f"train: {train_data.rows()} rows ({_describe(train_data, labels)}); validation: "
         + ", ".join(f"{name} {len(v.texts)} rows" for name, v in val_sets.items())
@@ -283,7 +287,7 @@ def _fine_tune(
             stopped_early = limit is not None and time.monotonic() - started > limit
             if step % settings.eval_every == 0 or step == total_steps or stopped_early:
                 aucs = _validation_aucs(model, val_sets, val_encoded, labels)
-                auc = sum(aucs.values()) / len(aucs)
+                auc = _selection_figure(aucs, settings.select_on)
                 history.append({"step": step, "val_auc": auc, "loss": running, "aucs": aucs})
                 marker = ""
                 if auc > best_auc:
@@ -533,6 +537,16 @@ def _describe(data: MaskedData, labels: Sequence[str]) -> str:
     )
 
 
+def _selection_figure(aucs: Mapping[str, float], select_on: Sequence[str]) -> float:
+    """The mean of the ``select_on`` figures of ``aucs`` (all of them when empty)."""
+    if not select_on:
+        return sum(aucs.values()) / len(aucs)
+    missing = [key for key in select_on if key not in aucs]
+    if missing:
+        raise ValueError(f"no validation figure {missing} to select on; there are {sorted(aucs)}")
+    return sum(aucs[key] for key in select_on) / len(select_on)
+
+
 def _validation_aucs(
     model: Any,
     val_sets: Mapping[str, LabeledData],
@@ -593,7 +607,7 @@ def write_model_card(folder: Path, card: dict[str, Any]) -> None:
   {s["weight_decay"]}, linear warm-up {s["warmup_share"]} then linear decay, gradient norm clipped
   at 1.0, seed {s["seed"]}. Loss: binary cross-entropy per label over the labels a row gives
   (masked labels add nothing).
-- Selection: mean validation ROC-AUC over {", ".join(card["validation_rows"])} and their labels
+- Selection: mean validation ROC-AUC over {_selected(card)}
   every {s["eval_every"]} steps; best {card["validation_roc_auc"]:.4f} at step
   {card["best_step"]} of {card["total_steps"]}.
 - Training took {card["train_seconds"]} s on {card["made_with"]["machine"]}
@@ -629,6 +643,13 @@ this repository; the hand-written sentences are (`moderation/data/`, `tests/data
     (folder / "MODEL_CARD.md").write_text(text, encoding="utf-8")
 
 
+def _selected(card: Mapping[str, Any]) -> str:
+    chosen = card["settings"].get("select_on") or []
+    if chosen:
+        return ", ".join(f"`{key}`" for key in chosen)
+    return f"{', '.join(card['validation_rows'])} and their labels"
+
+
 def remake_command(s: Mapping[str, Any]) -> str:
     """The ``replyguard train`` command line for the card's settings ``s``."""
     words = ["replyguard train"]
@@ -658,6 +679,8 @@ def remake_command(s: Mapping[str, Any]) -> str:
     if s.get("heads_only"):
         rates = ",".join(f"{r:g}" for r in s.get("head_learning_rates", []))
         words.append(f"--heads-only --head-lrs {rates}")
+    if s.get("select_on"):
+        words.append(f"--select-on {','.join(s['select_on'])}")
     if s.get("stop_after_seconds"):
         words.append(f"--stop-after {s['stop_after_seconds']:g}")
     words.append(f"--out {s['out_dir']}")
@@ -708,6 +731,7 @@ def _settings_dict(settings: TrainSettings) -> dict[str, Any]:
     raw["labels"] = list(settings.labels)
     raw["head_learning_rates"] = list(settings.head_learning_rates)
     raw["extra_notes"] = list(settings.extra_notes)
+    raw["select_on"] = list(settings.select_on)
     raw["label_masks"] = [[label, list(sources)] for label, sources in settings.label_masks]
     return raw
 

@@ -90,6 +90,13 @@ def add_model_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentP
         "the card's row counts name them, e.g. toxicity:hatexplain)",
     )
     train.add_argument(
+        "--select-on",
+        default="",
+        metavar="SET:LABEL[,SET:LABEL]",
+        help="validation figures whose mean picks the best step (default: all of them), e.g. "
+        "olid_val:toxicity,hatexplain_val:identity_attack",
+    )
+    train.add_argument(
         "--labels",
         default="toxicity",
         help="comma-separated labels (Detoxify names; --from-decisions keeps the starting model's)",
@@ -268,6 +275,7 @@ def _train_settings(
         init_from=init_from,
         heads_only=args.heads_only,
         label_masks=getattr(args, "label_masks", ()),
+        select_on=tuple(k.strip() for k in args.select_on.split(",") if k.strip()),
         head_learning_rates=head_rates,
     )
 

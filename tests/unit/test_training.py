@@ -136,12 +136,13 @@ def test_remake_command__heads_only_names_its_rates() -> None:
     assert "--heads-only --head-lrs 0.001,0.01 " in remake_command(settings)
 
 
-def test_remake_command__names_each_label_mask() -> None:
+def test_remake_command__names_each_label_mask_and_the_selection() -> None:
     settings = {
         "data_dir": "shared/data",
         "extra_csvs": [],
         "exclude_csvs": [],
         "label_masks": [["toxicity", ["hatexplain", "toxigen"]]],
+        "select_on": ["olid_val:toxicity", "hatexplain_val:identity_attack"],
         "labels": ["toxicity", "identity_attack"],
         "rows": None,
         "max_length": 64,
@@ -153,7 +154,9 @@ def test_remake_command__names_each_label_mask() -> None:
         "out_dir": "moderation/default_model",
     }
 
-    assert "--mask toxicity:hatexplain,toxigen " in remake_command(settings)
+    command = remake_command(settings)
+    assert "--mask toxicity:hatexplain,toxigen " in command
+    assert "--select-on olid_val:toxicity,hatexplain_val:identity_attack " in command
 
 
 def test_cli_train__a_malformed_mask_is_refused_with_the_form_to_write(
