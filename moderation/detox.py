@@ -29,6 +29,7 @@ from moderation.domain import ModelInfo
 from moderation.errors import ReplyguardError
 from moderation.languages import DEFAULT_MODEL_LANGUAGES, declared_languages, languages_for_model
 from moderation.model_build import CHECKPOINT_NAME, CONFIG_DIR_NAME, build_minilm_checkpoint
+from moderation.model_specs import NAMED_MODELS
 from moderation.offline import offline_hub
 from moderation.scoring import Scorer
 
@@ -48,8 +49,6 @@ log = logging.getLogger(__name__)
 
 #: The trained default model shipped in the package.
 DEFAULT_MODEL_DIR: Final = Path(__file__).resolve().parent / "default_model"
-#: Detoxify's released models, stored by ``replyguard download-model`` under ``model_dir/NAME``.
-NAMED_MODELS: Final = ("original", "unbiased", "multilingual")
 _UNTRAINED_DIR_NAME: Final = "default-untrained"
 
 Precision = Literal["fp32", "int8", "bf16"]

@@ -83,9 +83,11 @@ def cmd_web(args: argparse.Namespace) -> int:
 
 async def _run_worker(settings: Settings) -> None:
     from moderation.detox import load_scorer
+    from service.queue.live_models import LiveModels
     from service.queue.scoring import ScoringWorker
     from service.queue.shadows import ShadowScoring
     from service.store.db import create_engine
+    from service.store.promotions import PromotionStore
     from service.waiting import stop_on_signals
 
     stop = stop_on_signals()
@@ -122,7 +124,11 @@ async def _run_worker(settings: Settings) -> None:
                 live=scorer.model,
                 timeout=settings.job_lease,
             )
-        await ScoringWorker(settings, engine, scorer, shadows=shadows).run(stop)
+        # Models an admin promotes are read every few seconds and loaded beside this one.
+        live_models = LiveModels(PromotionStore(engine), scorer, settings.model, load)
+        await ScoringWorker(settings, engine, scorer, shadows=shadows, live_models=live_models).run(
+            stop
+        )
     finally:
         if deliverer is not None:
             stop.set()

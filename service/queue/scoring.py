@@ -24,6 +24,7 @@ from moderation.languages import detect_languages, languages_of
 from moderation.scoring import Scorer
 from moderation.text import normalise_for_scoring
 from service.queue.consumer import Chore, QueueConsumer, consumer_id
+from service.queue.live_models import LiveModels
 from service.queue.shadows import ShadowScoring
 from service.settings import Settings
 from service.store.db import is_unavailable
@@ -42,8 +43,9 @@ def retry_delay(attempts: int, *, initial: float, multiplier: float, maximum: fl
 
 
 class ScoringWorker:
-    """One worker process's scoring loop (``run``), around a scorer loaded once, and its
-    shadow models, if any, which see each batch after it is decided."""
+    """One worker process's scoring loop (``run``), around its configured scorer, the models
+    promoted since (``live_models``: each comment is scored by its site's model in force) and
+    its shadow models, if any, which see each batch after it is decided."""
 
     def __init__(
         self,
@@ -53,11 +55,15 @@ class ScoringWorker:
         *,
         worker_id: str | None = None,
         shadows: ShadowScoring | None = None,
+        live_models: LiveModels | None = None,
     ) -> None:
+        """Without ``live_models`` every comment is scored by ``scorer`` (promotions are not
+        read); with it, ``scorer`` must be its configured one."""
         self._settings = settings
         self._jobs = JobStore(engine)
         self._scorer = scorer
         self._shadows = shadows
+        self._live_models = live_models
         self.worker_id = worker_id or consumer_id()
         # One thread: the model is loaded once and called by one thread at a time.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scorer")
@@ -91,6 +97,8 @@ class ScoringWorker:
         finally:
             if self._shadows is not None:
                 self._shadows.close()
+            if self._live_models is not None:
+                self._live_models.close()
             with contextlib.suppress(Exception):
                 await self._jobs.remove_worker(self.worker_id)
             self._executor.shutdown(wait=False, cancel_futures=True)
@@ -122,7 +130,6 @@ class ScoringWorker:
         await self._jobs.release(self.worker_id, [j.comment_id for b in batches for j in b])
 
     async def _process(self, jobs: list[ClaimedJob]) -> None:
-        settings = self._settings
         live = [j for j in jobs if j.status == "pending"]
         if len(live) < len(jobs):
             # A moderator decided these before the model got to them; nothing to score.
@@ -134,12 +141,27 @@ class ScoringWorker:
             live = [j for j in live if j.standing.sanction is None]
         if not live:
             return
+        if self._live_models is None:
+            await self._score_and_decide(self._scorer, live)
+            return
+        await self._live_models.refresh()
+        groups: dict[int, tuple[Scorer, list[ClaimedJob]]] = {}
+        for job in live:
+            scorer = self._live_models.scorer_for(job.site_id)
+            groups.setdefault(id(scorer), (scorer, []))[1].append(job)
+        for scorer, group in groups.values():
+            await self._score_and_decide(scorer, group)
+
+    async def _score_and_decide(self, scorer: Scorer, live: list[ClaimedJob]) -> None:
+        """Score ``live`` with ``scorer``, decide and commit; a failure retries or holds
+        them (never raised, unless the database is unavailable)."""
+        settings = self._settings
         texts = [normalise_for_scoring(j.body) for j in live]
         started = time.perf_counter()
         try:
             loop = asyncio.get_running_loop()
             scores = await asyncio.wait_for(
-                loop.run_in_executor(self._executor, self._scorer.score, texts),
+                loop.run_in_executor(self._executor, scorer.score, texts),
                 timeout=max(settings.job_lease - 5, 5),
             )
             if len(scores) != len(live):
@@ -156,8 +178,11 @@ class ScoringWorker:
                 delay_for=self._delay,
             )
             log.error(
-                "scoring a batch of %d failed (%s: %s): %d to retry, %d held for a human",
+                "scoring a batch of %d with %s@%s failed (%s: %s): %d to retry, %d held for "
+                "a human",
                 len(live),
+                scorer.model.name,
+                scorer.model.version,
                 type(error).__name__,
                 error,
                 retried,
@@ -165,8 +190,8 @@ class ScoringWorker:
                 extra={"count": len(live), "retried": retried, "held": held},
             )
             return
-        model = self._scorer.model
-        model_languages = languages_of(self._scorer)
+        model = scorer.model
+        model_languages = languages_of(scorer)
         scored = [
             ScoredComment(
                 comment_id=job.comment_id,
@@ -183,8 +208,10 @@ class ScoringWorker:
             self._shadows.submit(live, texts, guesses)
         elapsed_ms = (time.perf_counter() - started) * 1000
         log.info(
-            "scored %d comments in %.0f ms, decided %d",
+            "scored %d comments with %s@%s in %.0f ms, decided %d",
             len(live),
+            model.name,
+            model.version,
             elapsed_ms,
             decided,
             extra={"count": len(live), "ms": round(elapsed_ms, 1), "decided": decided},
@@ -216,7 +243,8 @@ class ScoringWorker:
         to run concurrently)."""
         host, pid = socket.gethostname(), os.getpid()
         shadows = self._shadows.report() if self._shadows is not None else []
-        await self._jobs.heartbeat(self.worker_id, host, pid, self._scorer.model, shadows)
+        promoted = self._live_models.report() if self._live_models is not None else []
+        await self._jobs.heartbeat(self.worker_id, host, pid, self._scorer.model, shadows, promoted)
         for site in await self._jobs.check_backlog():
             log.warning("site %s is in backlog: scoring is behind its limit", site)
         await self._jobs.sweep_idempotency_keys(self._settings.idempotency_keep)

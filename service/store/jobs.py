@@ -198,9 +198,11 @@ class JobStore:
         pid: int,
         model: ModelInfo | None,
         shadow_models: Sequence[Mapping[str, Any]] = (),
+        promoted_models: Sequence[Mapping[str, Any]] = (),
     ) -> None:
-        """Say the worker is alive, with its live model and its shadow models' reports
-        (service.queue.shadows), which GET /v1/models and /metrics read."""
+        """Say the worker is alive, with its configured model, its shadow models' reports
+        (service.queue.shadows) and its promoted models' (service.queue.live_models), which
+        GET /v1/models and /metrics read."""
         async with self._engine.begin() as conn:
             await conn.execute(
                 q.HEARTBEAT,
@@ -211,6 +213,7 @@ class JobStore:
                     "model_name": model.name if model else None,
                     "model_version": model.version if model else None,
                     "shadow_models": dumps(list(shadow_models)),
+                    "promoted_models": dumps(list(promoted_models)),
                 },
             )
 

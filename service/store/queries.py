@@ -706,12 +706,13 @@ QUEUE_STATS: Final[TextClause] = text(
 
 HEARTBEAT: Final[TextClause] = text(
     """
-    INSERT INTO workers (id, hostname, pid, model_name, model_version, shadow_models)
+    INSERT INTO workers (id, hostname, pid, model_name, model_version, shadow_models,
+                         promoted_models)
     VALUES (:worker_id, :hostname, :pid, :model_name, :model_version,
-            CAST(:shadow_models AS jsonb))
+            CAST(:shadow_models AS jsonb), CAST(:promoted_models AS jsonb))
     ON CONFLICT (id) DO UPDATE SET heartbeat_at = now(),
         model_name = EXCLUDED.model_name, model_version = EXCLUDED.model_version,
-        shadow_models = EXCLUDED.shadow_models
+        shadow_models = EXCLUDED.shadow_models, promoted_models = EXCLUDED.promoted_models
     """
 )
 

@@ -36,6 +36,8 @@ SUBSCRIBABLE_EVENTS: Final[tuple[str, ...]] = (
     # An author banned or suspended on a site, and the sanction lifted (issue 12).
     "author.sanctioned",
     "author.unsanctioned",
+    # A model promoted or rolled back for the site, or for every site (issue 13).
+    "model.promoted",
 )
 TEST_EVENT: Final = "webhook.test"
 #: Outbox events that record a status change, and so carry a decision.

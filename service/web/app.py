@@ -21,6 +21,7 @@ from service.store.comments import CommentStore
 from service.store.db import create_engine
 from service.store.health import HealthStore
 from service.store.jobs import JobStore
+from service.store.promotions import PromotionStore
 from service.store.review import ReviewStore
 from service.store.shadows import ShadowStore
 from service.store.sites import SiteStore
@@ -28,7 +29,7 @@ from service.store.staff import StaffStore
 from service.store.webhooks import WebhookStore
 from service.web import keys, openapi, sessions
 from service.web.api import authors as author_api
-from service.web.api import moderators, operations, public
+from service.web.api import moderators, operations, promotions, public
 from service.web.api import review as review_api
 from service.web.api import shadows as shadow_api
 from service.web.api import staff as staff_api
@@ -95,6 +96,7 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> web.
         app[keys.STAFF] = StaffStore(db)
         app[keys.AUTHORS] = AuthorRecords(db)
         app[keys.SHADOWS] = ShadowStore(db)
+        app[keys.PROMOTIONS] = PromotionStore(db)
         yield
         if owned:
             await db.dispose()
@@ -108,6 +110,7 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> web.
     app.add_routes(staff_api.routes)
     app.add_routes(author_api.routes)
     app.add_routes(shadow_api.routes)
+    app.add_routes(promotions.routes)
     app.add_routes(pages.routes)
     app.router.add_get("/v1/openapi.json", openapi.handler)
     return app

@@ -12,6 +12,7 @@ from service.store.authors import AuthorRecords
 from service.store.comments import CommentStore
 from service.store.health import HealthStore
 from service.store.jobs import JobStore
+from service.store.promotions import PromotionStore
 from service.store.review import ReviewStore
 from service.store.shadows import ShadowStore
 from service.store.sites import SiteStore
@@ -52,3 +53,5 @@ OPENAPI = web.AppKey("openapi", str)
 AUTHORS = web.AppKey("authors", AuthorRecords)
 #: Shadow models' scores, the models workers run, their figures (service.store.shadows).
 SHADOWS = web.AppKey("shadows", ShadowStore)
+#: Models promoted per site or for every site, and their history (service.store.promotions).
+PROMOTIONS = web.AppKey("promotions", PromotionStore)

@@ -18,6 +18,7 @@ from typing import Any, Final
 from aiohttp import web
 
 from moderation.domain import DETOXIFY_LABELS, STATUSES
+from moderation.model_specs import MAX_SPEC_CHARS
 from moderation.policy import (
     COUNTS,
     LANGUAGE_RULES,
@@ -53,6 +54,7 @@ from service.web.validation import (
     MAX_TITLE_CHARS,
     MAX_URL_CHARS,
     PREVIEW_MAX,
+    PROMOTIONS_PAGE,
     QUEUE_ORDERS,
     QUEUE_PAGE,
     ROW_ID,
@@ -1189,7 +1191,7 @@ _AUTHOR_PATHS: Final[dict[str, Schema]] = {
 }
 
 
-# --- models: live and shadow (service.web.api.shadows) -------------------------------------
+# --- models: live, shadow, promoted (service.web.api.shadows, .promotions) ----------------
 
 _COUNT: Final = {"type": "integer", "minimum": 0}
 _SHARE: Final = {"type": ["number", "null"], "minimum": 0, "maximum": 1}
@@ -1229,6 +1231,31 @@ _MODEL_SCHEMAS: Final[dict[str, Schema]] = {
                     },
                 },
             },
+            "promoted": {
+                "type": "object",
+                "description": "the models promoted for every site and per site (the sites "
+                "the caller covers; null or absent: the workers' configured model), and per "
+                "promoted model how many workers loaded it, are loading it or could not load "
+                "it (with the first error): until loaded, a site keeps its model before",
+                "properties": {
+                    "every_site": _STRING_OR_NULL,
+                    "sites": {"type": "object", "additionalProperties": _STRING},
+                    "workers": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "spec": _STRING,
+                                "loaded": _COUNT,
+                                "loading": _COUNT,
+                                "failed": _COUNT,
+                                "model": {**_STRING_OR_NULL, "description": "name@version"},
+                                "error": _STRING,
+                            },
+                        },
+                    },
+                },
+            },
             "sites": {
                 "type": "array",
                 "items": {
@@ -1241,6 +1268,36 @@ _MODEL_SCHEMAS: Final[dict[str, Schema]] = {
             },
         },
     },
+    "Promotion": {
+        "type": "object",
+        "description": "One change of a scope's model (site null: every site). model: the "
+        "spec put in force (null: none promoted any more, the scope follows the every-site "
+        "model, else the workers' configured one); previous: the one before.",
+        "properties": {
+            "id": _COUNT,
+            "site": _STRING_OR_NULL,
+            "model": _STRING_OR_NULL,
+            "previous": _STRING_OR_NULL,
+            "action": {"enum": ["promote", "rollback"]},
+            "by": _STRING,
+            "at": _WHEN,
+        },
+    },
+    "PromotionNew": _input(
+        {
+            "model": {
+                **_text(MAX_SPEC_CHARS, required=True),
+                "description": "default, original, unbiased, multilingual or the path of a "
+                "Detoxify checkpoint or model folder, as the workers can load it (and this "
+                "server can see)",
+            },
+            "site": _matching(SLUG, "omit for every site (all-sites admins)"),
+        },
+        required=("model",),
+    ),
+    "RollbackNew": _input(
+        {"site": _matching(SLUG, "omit for every site (all-sites admins)")},
+    ),
     "ShadowFigures": {
         "type": "object",
         "description": "A shadow model on a site. Its verdicts are the comment's own policy "
@@ -1292,6 +1349,38 @@ _MODEL_PATHS: Final[dict[str, Schema]] = {
             (401, 404),
             security=_BEARER,
             parameters=[_query("site", _matching(SLUG))],
+        ),
+    },
+    "/v1/models/promote": {
+        "post": _op(
+            "Promote a model for a site or every site (admin of it): the workers pick it up "
+            "within seconds, without a restart; comments already decided stay decided. "
+            "Audited; sends model.promoted to each site whose model it changes. 409: it is "
+            "already the scope's model.",
+            _ok(_ref("Promotion"), status=201, description="Created"),
+            (400, 401, 403, 409, 415, 422),
+            security=_BEARER,
+            body=_ref("PromotionNew"),
+        ),
+    },
+    "/v1/models/rollback": {
+        "post": _op(
+            "Restore the scope's model before its newest change, in one step (admin). "
+            "Audited; sends model.promoted. 409: nothing was ever promoted there.",
+            _ok(_ref("Promotion"), status=201, description="Created"),
+            (400, 401, 403, 409, 415, 422),
+            security=_BEARER,
+            body=_ref("RollbackNew"),
+        ),
+    },
+    "/v1/models/promotions": {
+        "get": _op(
+            "Every promotion and rollback, newest first: those of the sites the caller "
+            "covers (moderators too) and the every-site ones; site narrows to one site's.",
+            _ok(_page(_ref("Promotion"))),
+            (401, 404, 422),
+            security=_BEARER,
+            parameters=[_query("site", _matching(SLUG)), _limit(PROMOTIONS_PAGE)],
         ),
     },
 }

@@ -128,6 +128,7 @@ QUEUE_PAGE: Final = PageSize(default=50, most=200)
 DELIVERIES_PAGE: Final = PageSize(default=50, most=200)
 STAFF_AUDIT_PAGE: Final = PageSize(default=100, most=1000)
 AUTHOR_COMMENTS_PAGE: Final = PageSize(default=20, most=100)
+PROMOTIONS_PAGE: Final = PageSize(default=50, most=500)
 
 # JSON's \uXXXX escapes can name half of a surrogate pair alone; Python keeps it in the str,
 # and UTF-8 (PostgreSQL, hashing, the log) cannot encode it.

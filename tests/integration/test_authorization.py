@@ -86,6 +86,18 @@ MATRIX: list[tuple[str, str, Any, tuple[int, ...]]] = [
     # without a site, each caller gets the sites it covers (another site's moderator: none).
     ("GET", "/v1/models?site=daily", None, (401, 401, 404, 200, 200)),
     ("GET", "/v1/models", None, (401, 401, 200, 200, 200)),
+    # Promotions: a site's for its admins, every site's for admins of every site; their
+    # history for the staff of the sites it shows. Nothing was promoted: rollback is 409.
+    (
+        "POST",
+        "/v1/models/promote",
+        {"model": "default", "site": "daily"},
+        (401, 401, 404, 403, 201),
+    ),
+    ("POST", "/v1/models/promote", {"model": "default"}, (401, 401, 403, 403, 201)),
+    ("POST", "/v1/models/rollback", {"site": "daily"}, (401, 401, 404, 403, 409)),
+    ("GET", "/v1/models/promotions?site=daily", None, (401, 401, 404, 200, 200)),
+    ("GET", "/v1/models/promotions", None, (401, 401, 200, 200, 200)),
 ]
 
 

@@ -391,7 +391,12 @@ async def test_get_models__a_site_without_shadow_scores_is_listed_empty(
 ) -> None:
     await make_site()
     models = await (await client.get("/v1/models?site=daily", headers=auth)).json()
-    assert models == {"live": [], "shadows": [], "sites": [{"site": "daily", "shadows": []}]}
+    assert models == {
+        "live": [],
+        "shadows": [],
+        "promoted": {"every_site": None, "sites": {}, "workers": []},
+        "sites": [{"site": "daily", "shadows": []}],
+    }
     missing = await client.get("/v1/models?site=nowhere", headers=auth)
     assert missing.status == 404
     assert (await client.get("/v1/models?site=Not%20a%20slug", headers=auth)).status == 404
