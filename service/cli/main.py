@@ -478,6 +478,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
 
     from service.cli.model import add_model_commands
+    from service.cli.promotions import add_promotion_commands
     from service.cli.schema import add_schema_commands
     from service.cli.staff import add_staff_commands
     from service.cli.users import add_user_commands
@@ -486,6 +487,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_commands(sub)
     add_user_commands(sub)
     add_staff_commands(sub)
+    add_promotion_commands(sub)
     return parser
 
 

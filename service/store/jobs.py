@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal
 from uuid import UUID
 
+from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from moderation.domain import (
@@ -19,6 +20,38 @@ from service.store import queries as q
 from service.store.rows import change_status, dumps
 from service.store.values import ClaimedJob, ScoredComment
 from service.times import iso
+
+
+def jobs_in_context(rows: Sequence[Row[Any]], attempts: Mapping[UUID, int]) -> list[ClaimedJob]:
+    """``JOB_CONTEXT`` rows as jobs to decide (``attempts`` by comment; 0 where absent)."""
+    jobs = []
+    for r in rows:
+        policy = Policy.from_json(r.policy, version=r.policy_version)
+        source: Literal["site", "article"] = "site"
+        if r.policy_override is not None:
+            policy = policy.with_override(r.policy_override)
+            source = "article"
+        jobs.append(
+            ClaimedJob(
+                comment_id=CommentId(r.id),
+                attempts=attempts.get(r.id, 0),
+                body=r.body,
+                status=r.status,
+                site_id=r.site_id,
+                article_id=r.article_id,
+                policy=policy,
+                policy_source=source,
+                standing=AuthorStanding(
+                    verified=r.author_verified,
+                    earlier_comments=r.earlier_comments,
+                    approved=r.approved,
+                    rejected_recently=r.rejected_recently,
+                    sanction=r.sanction_kind,
+                    sanction_until=r.sanction_until,
+                ),
+            )
+        )
+    return jobs
 
 
 class JobStore:
@@ -41,34 +74,7 @@ class JobStore:
             await conn.execute(q.FRESH_PLANS)
             attempts = {r.comment_id: r.attempts for r in claimed}
             rows = (await conn.execute(q.JOB_CONTEXT, {"comment_ids": list(attempts)})).all()
-        jobs = []
-        for r in rows:
-            policy = Policy.from_json(r.policy, version=r.policy_version)
-            source: Literal["site", "article"] = "site"
-            if r.policy_override is not None:
-                policy = policy.with_override(r.policy_override)
-                source = "article"
-            jobs.append(
-                ClaimedJob(
-                    comment_id=CommentId(r.id),
-                    attempts=attempts[r.id],
-                    body=r.body,
-                    status=r.status,
-                    site_id=r.site_id,
-                    article_id=r.article_id,
-                    policy=policy,
-                    policy_source=source,
-                    standing=AuthorStanding(
-                        verified=r.author_verified,
-                        earlier_comments=r.earlier_comments,
-                        approved=r.approved,
-                        rejected_recently=r.rejected_recently,
-                        sanction=r.sanction_kind,
-                        sanction_until=r.sanction_until,
-                    ),
-                )
-            )
-        return jobs
+        return jobs_in_context(rows, attempts)
 
     async def complete(self, model: ModelInfo, scored: Sequence[ScoredComment]) -> int:
         """Store scores and decisions and finish the jobs, in one transaction.

@@ -18,7 +18,7 @@ INSERT_SHADOW_SCORES: Final[TextClause] = text(
     """
     INSERT INTO comment_scores
         (comment_id, model_name, model_version, scores, role, verdict, score_ms)
-    SELECT s.comment_id, :model_name, :model_version, s.scores, 'shadow', s.verdict, :score_ms
+    SELECT s.comment_id, :model_name, :model_version, s.scores, :role, s.verdict, :score_ms
     FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS s (comment_id uuid, scores jsonb,
                                                           verdict text)
     WHERE EXISTS (SELECT 1 FROM comments c WHERE c.id = s.comment_id)
@@ -113,5 +113,29 @@ MODERATED_SHADOW_SCORES: Final[TextClause] = text(
            moderator_verdict
     FROM ({_JUDGEMENTS}) j
     WHERE moderator_verdict IS NOT NULL
+    """
+)
+
+
+# `replyguard rescore`: a site's decided comments created in [since, until), oldest first,
+# a page after the keyset (created_at, id), by comments' (site_id, status, created_at, id)
+# index: an offline analysis, run by hand, so a scan of the site's statuses is fine.
+PAST_COMMENTS: Final[TextClause] = text(
+    """
+    SELECT id, created_at FROM comments
+    WHERE site_id = :site_id AND status <> 'pending'
+      AND created_at >= :since AND created_at < :until
+      AND (CAST(:after_at AS timestamptz) IS NULL
+           OR (created_at, id) > (:after_at, CAST(:after_id AS uuid)))
+    ORDER BY created_at, id
+    LIMIT :limit
+    """
+)
+
+COUNT_PAST_COMMENTS: Final[TextClause] = text(
+    """
+    SELECT count(*) FROM comments
+    WHERE site_id = :site_id AND status <> 'pending'
+      AND created_at >= :since AND created_at < :until
     """
 )

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, Literal, cast
 from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -17,8 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from moderation.comparison import ModeratedComment
 from moderation.domain import CommentId, ModelInfo, Scores, Verdict
 from moderation.policy import max_score
+from service.store import queries as q
 from service.store import shadow_queries as sq
+from service.store.jobs import jobs_in_context
 from service.store.rows import dumps
+from service.store.values import ClaimedJob
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,23 +79,70 @@ class ShadowStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    async def record(self, model: ModelInfo, scored: Sequence[ShadowScore], ms: float) -> None:
-        """Store a batch of ``model``'s shadow scores, ``ms`` milliseconds per comment; a
-        comment it already scored keeps its row."""
+    async def record(
+        self,
+        model: ModelInfo,
+        scored: Sequence[ShadowScore],
+        ms: float,
+        *,
+        role: Literal["shadow", "rescore"] = "shadow",
+    ) -> int:
+        """Store a batch of ``model``'s shadow scores (or, ``role`` rescore, a rescore's),
+        ``ms`` milliseconds per comment; a comment it already scored keeps its row. Returns
+        how many rows were written."""
         rows = [
             {"comment_id": str(s.comment_id), "scores": dict(s.scores), "verdict": s.verdict}
             for s in scored
         ]
         async with self._engine.begin() as conn:
-            await conn.execute(
+            written = await conn.execute(
                 sq.INSERT_SHADOW_SCORES,
                 {
                     "model_name": model.name,
                     "model_version": model.version,
                     "score_ms": ms,
                     "rows": dumps(rows),
+                    "role": role,
                 },
             )
+        return int(written.rowcount or 0)
+
+    async def count_past(self, site_id: str, since: datetime, until: datetime) -> int:
+        """How many of the site's decided comments were created in [since, until)."""
+        params = {"site_id": site_id, "since": since, "until": until}
+        async with self._engine.connect() as conn:
+            return int((await conn.execute(sq.COUNT_PAST_COMMENTS, params)).scalar_one())
+
+    async def past_comments(
+        self,
+        site_id: str,
+        since: datetime,
+        until: datetime,
+        *,
+        after: tuple[datetime, UUID] | None,
+        limit: int,
+    ) -> tuple[list[ClaimedJob], tuple[datetime, UUID] | None]:
+        """A page of the site's decided comments created in [since, until), oldest first,
+        with what deciding them now would need (the policy and the author's standing as
+        they are now), and the key of the next page (None: the last)."""
+        params = {
+            "site_id": site_id,
+            "since": since,
+            "until": until,
+            "after_at": after[0] if after else None,
+            "after_id": str(after[1]) if after else None,
+            "limit": limit,
+        }
+        async with self._engine.connect() as conn:
+            keys = (await conn.execute(sq.PAST_COMMENTS, params)).all()
+            if not keys:
+                return [], None
+            ids = [k.id for k in keys]
+            rows = (await conn.execute(q.JOB_CONTEXT, {"comment_ids": ids})).all()
+        order = {comment_id: i for i, comment_id in enumerate(ids)}
+        jobs = sorted(jobs_in_context(rows, {}), key=lambda j: order[j.comment_id])
+        last = keys[-1]
+        return jobs, ((last.created_at, last.id) if len(keys) == limit else None)
 
     async def scores_of(self, comment_id: UUID) -> dict[str, dict[str, float]]:
         """The comment's shadow scores by ``name@version``."""
