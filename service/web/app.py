@@ -129,6 +129,7 @@ def create_ops_app(public: web.Application) -> web.Application:
         ops[keys.JOBS] = public[keys.JOBS]
         ops[keys.WEBHOOKS] = public[keys.WEBHOOKS]
         ops[keys.SHADOWS] = public[keys.SHADOWS]
+        ops[keys.PROMOTIONS] = public[keys.PROMOTIONS]
 
     ops.on_startup.append(share_stores)
     ops.router.add_get("/healthz", operations.healthz)

@@ -162,6 +162,7 @@ async def test_promotion__running_workers_pick_it_up_and_roll_back_without_a_res
 
 async def test_promotion__a_model_that_cannot_load_leaves_the_site_on_its_model_before(
     client: Client,
+    ops_client: Client,
     make_site: SiteFactory,
     settings: Settings,
     engine: AsyncEngine,
@@ -204,6 +205,8 @@ async def test_promotion__a_model_that_cannot_load_leaves_the_site_on_its_model_
             }
         ],
     }
+    metrics = await (await ops_client.get("/metrics")).text()
+    assert "replyguard_promoted_models_failed 1.0" in metrics
 
 
 async def test_promotion__a_site_model_wins_over_every_sites_and_changes_are_events(

@@ -73,6 +73,7 @@ async def metrics(request: web.Request) -> web.Response:
         deliveries = await request.app[keys.WEBHOOKS].stats()
         backlogs = await request.app[keys.JOBS].open_backlogs()
         _, shadows = await request.app[keys.SHADOWS].models(settings.worker_stale_after)
+        promoted = await request.app[keys.PROMOTIONS].worker_reports(settings.worker_stale_after)
     except Exception:
         gauges = {"replyguard_database_up": ("1 if the database answered.", 0.0)}
     else:
@@ -92,6 +93,11 @@ async def metrics(request: web.Request) -> web.Response:
             "replyguard_shadow_models_failed": (
                 "Shadow models the live workers could not load (one per worker).",
                 float(sum(s.workers for s in shadows if s.state == "failed")),
+            ),
+            "replyguard_promoted_models_failed": (
+                "Promoted models the live workers could not load (one per worker and model): "
+                "their sites are still scored by the model before.",
+                float(sum(1 for _, items in promoted for m in items if m.get("state") == "failed")),
             ),
             "replyguard_shadow_batches_failed": (
                 "Batches shadow models failed to score or ran out of time on, since each "
