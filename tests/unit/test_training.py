@@ -13,8 +13,9 @@ from moderation.model_build import (
     load_minilm_classifier,
     make_tiny_checkpoint,
 )
-from moderation.training import remake_command, warm_start
+from moderation.training import TrainSettings, remake_command, train, warm_start
 from service.cli import main
+from tests.training_files import make_shared_data
 
 
 def test_warm_start__takes_the_encoder_and_the_shared_head_rows(tmp_path: Path) -> None:
@@ -164,3 +165,23 @@ def test_cli_train__a_malformed_mask_is_refused_with_the_form_to_write(
 ) -> None:
     assert main(["train", "--data-dir", ".", "--mask", "obscene:hatexplain"]) == 2
     assert "--mask: 'obscene:hatexplain': write LABEL:SOURCE[,SOURCE]" in capsys.readouterr().err
+
+
+def test_train__a_selection_naming_no_validation_figure_fails_before_training(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data"
+    make_shared_data(data)
+    settings = TrainSettings(
+        train_csv=None,
+        val_csv=None,
+        out_dir=tmp_path / "out",
+        data_dir=data,
+        labels=("toxicity", "identity_attack"),
+        select_on=("olid_val:toxicity", "olid_val:threat"),
+        init_from=make_tiny_checkpoint("bert", tmp_path / "tiny").parent,
+    )
+
+    with pytest.raises(ValueError, match=r"no validation figure \['olid_val:threat'\]"):
+        train(settings, out=io.StringIO())
+    assert not (tmp_path / "out").exists()
