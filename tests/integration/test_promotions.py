@@ -9,7 +9,7 @@ import asyncio
 import itertools
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,6 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from moderation.domain import ModelInfo
 from moderation.scoring import Scorer
 from service.queue.live_models import LiveModels
 from service.queue.scoring import ScoringWorker
@@ -27,30 +26,12 @@ from service.store.promotions import PromotionStore
 from service.store.tokens import TokenStore
 from tests.conftest import SiteFactory
 from tests.db_rows import fetch_rows
+from tests.fakes import TableScorer, loader_of
 
 Client = TestClient[Any, Any]
 
 
-class NamedScorer:
-    """Every text gets the same toxicity; the model's name says which scorer it was."""
-
-    def __init__(self, name: str, toxicity: float = 0.02) -> None:
-        self._model = ModelInfo(name, "1")
-        self._toxicity = toxicity
-
-    @property
-    def model(self) -> ModelInfo:
-        return self._model
-
-    @property
-    def labels(self) -> tuple[str, ...]:
-        return ("toxicity",)
-
-    def score(self, texts: Sequence[str]) -> list[dict[str, float]]:
-        return [{"toxicity": self._toxicity} for _ in texts]
-
-
-CONFIGURED = NamedScorer("configured-model")
+CONFIGURED = TableScorer("configured-model", {})
 
 
 @pytest.fixture
@@ -64,14 +45,15 @@ def candidates(tmp_path: Path) -> dict[str, Path]:
     return made
 
 
-def _loader(scorers: Mapping[str, Scorer | Exception]) -> Any:
-    def load(spec: str) -> Scorer:
-        found = scorers[spec]
-        if isinstance(found, Exception):
-            raise found
-        return found
-
-    return load
+def _worker(
+    settings: Settings, engine: AsyncEngine, promotable: Mapping[str, Scorer | Exception]
+) -> tuple[ScoringWorker, LiveModels]:
+    """A worker configured with CONFIGURED (spec ``default``) that can load ``promotable``
+    and reads the promotions before every batch."""
+    live_models = LiveModels(
+        PromotionStore(engine), CONFIGURED, "default", loader_of(promotable), check_every=0.0
+    )
+    return ScoringWorker(settings, engine, CONFIGURED, live_models=live_models), live_models
 
 
 _POSTED = itertools.count(1)
@@ -116,14 +98,7 @@ async def test_promotion__running_workers_pick_it_up_and_roll_back_without_a_res
     await make_site("daily")
     await make_site("other")
     candidate = str(candidates["candidate"])
-    live_models = LiveModels(
-        PromotionStore(engine),
-        CONFIGURED,
-        "default",
-        _loader({candidate: NamedScorer("candidate-model")}),
-        check_every=0.0,
-    )
-    worker = ScoringWorker(settings, engine, CONFIGURED, live_models=live_models)
+    worker, _ = _worker(settings, engine, {candidate: TableScorer("candidate-model", {})})
     stop = asyncio.Event()
     running = asyncio.create_task(worker.run(stop))
     try:
@@ -171,14 +146,9 @@ async def test_promotion__a_model_that_cannot_load_leaves_the_site_on_its_model_
 ) -> None:
     await make_site("daily")
     broken = str(candidates["broken"])
-    live_models = LiveModels(
-        PromotionStore(engine),
-        CONFIGURED,
-        "default",
-        _loader({broken: RuntimeError("no checkpoint in the folder")}),
-        check_every=0.0,
+    worker, live_models = _worker(
+        settings, engine, {broken: RuntimeError("no checkpoint in the folder")}
     )
-    worker = ScoringWorker(settings, engine, CONFIGURED, live_models=live_models)
     promoted = await client.post(
         "/v1/models/promote", json={"model": broken, "site": "daily"}, headers=auth
     )

@@ -8,7 +8,7 @@ import asyncio
 import json
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,6 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from moderation.detox import load_scorer
-from moderation.domain import ModelInfo
 from moderation.model_build import make_tiny_checkpoint
 from moderation.policy import DEFAULT_THRESHOLDS, Thresholds
 from moderation.scoring import Scorer
@@ -28,49 +27,10 @@ from service.store.jobs import JobStore
 from service.store.tokens import TokenStore
 from tests.conftest import SiteFactory
 from tests.db_rows import fetch_rows
-from tests.fakes import FakeScorer
+from tests.fakes import FakeScorer, TableScorer, loader_of
 
 Client = TestClient[Any, Any]
 COMMENTS = "/v1/sites/{site}/articles/a1/comments"
-
-
-class TableScorer:
-    """Toxicity from a table: the first word of the table found in the text gives the score.
-
-    ``hang`` makes ``score`` wait until it is set (a model stuck in its thread); ``fail``
-    makes it raise.
-    """
-
-    def __init__(
-        self,
-        name: str,
-        table: Mapping[str, float],
-        *,
-        fail: bool = False,
-        hang: threading.Event | None = None,
-    ) -> None:
-        self._model = ModelInfo(name, "1")
-        self._table = dict(table)
-        self._fail = fail
-        self._hang = hang
-        self.calls = 0
-
-    @property
-    def model(self) -> ModelInfo:
-        return self._model
-
-    @property
-    def labels(self) -> tuple[str, ...]:
-        return ("toxicity",)
-
-    def score(self, texts: Sequence[str]) -> list[dict[str, float]]:
-        self.calls += 1
-        if self._fail:
-            raise RuntimeError("the shadow fell over")
-        if self._hang is not None:
-            self._hang.wait(60)
-        found = (next((v for w, v in self._table.items() if w in t), 0.02) for t in texts)
-        return [{"toxicity": score} for score in found]
 
 
 #: The known history: body, then live and shadow toxicity (default policy: hold at 0.31,
@@ -89,22 +49,12 @@ LIVE = TableScorer("live-model", {body: live for body, live, _, _ in HISTORY})
 SHADOW = TableScorer("shadow-model", {body: shadow for body, _, shadow, _ in HISTORY})
 
 
-def _loader(scorers: Mapping[str, Scorer | Exception]) -> Callable[[str], Scorer]:
-    def load(spec: str) -> Scorer:
-        found = scorers[spec]
-        if isinstance(found, Exception):
-            raise found
-        return found
-
-    return load
-
-
 async def _shadows(
     engine: AsyncEngine, scorers: Mapping[str, Scorer | Exception], *, time_limit: float = 10.0
 ) -> ShadowScoring:
     """Shadow models for ``scorers`` by spec, loaded (or failed) before it returns."""
     shadows = ShadowScoring(
-        engine, list(scorers), _loader(scorers), live=LIVE.model, timeout=time_limit
+        engine, list(scorers), loader_of(scorers), live=LIVE.model, timeout=time_limit
     )
     shadows.start()
     await shadows.idle()

@@ -82,6 +82,21 @@ def require_site_staff(principal: Principal, site_id: str) -> None:
         raise Forbidden(f"This token does not cover site {site_id!r}.")
 
 
+async def query_sites(
+    request: web.Request, principal: Principal
+) -> tuple[str | None, list[str] | None]:
+    """The ``?site=`` a listing asks for (checked: it exists and the caller covers it, else
+    404, as if it did not exist) and the sites to list: that one, else the caller's (None:
+    every site)."""
+    site_id = request.query.get("site") or None
+    if site_id is None:
+        return None, None if principal.sites is None else sorted(principal.sites)
+    if not SLUG.match(site_id) or not principal.may_see(site_id):
+        raise NotFound(f"No site {site_id!r}.")
+    await request.app[keys.SITES].get(site_id)
+    return site_id, [site_id]
+
+
 async def cached_site(request: web.Request, site_id: str) -> Site:
     """The site, from a cache of a couple of seconds: the hot comment path reads it often."""
     cache: dict[str, tuple[float, Site]] = request.app[keys.SITE_CACHE]

@@ -16,7 +16,7 @@ from moderation.model_specs import MAX_SPEC_CHARS, spec_problem
 from service.errors import Forbidden, InvalidInput, NotFound
 from service.store.values import Principal
 from service.web import keys
-from service.web.api.common import authenticate, private
+from service.web.api.common import authenticate, private, query_sites
 from service.web.validation import (
     PROMOTIONS_PAGE,
     SLUG,
@@ -93,12 +93,6 @@ async def promotions(request: web.Request) -> web.Response:
     a moderator sees those of the sites their token covers."""
     principal = await authenticate(request)
     limit = query_limit(request, PROMOTIONS_PAGE)
-    site_id = request.query.get("site") or None
-    sites: list[str] | None = None if principal.sites is None else sorted(principal.sites)
-    if site_id is not None:
-        if not SLUG.match(site_id) or not principal.may_see(site_id):
-            raise NotFound(f"No site {site_id!r}.")
-        await request.app[keys.SITES].get(site_id)
-        sites = [site_id]
+    _, sites = await query_sites(request, principal)
     changes = await request.app[keys.PROMOTIONS].history(sites, limit)
     return private({"items": [c.to_json() for c in changes], "next_cursor": None})

@@ -13,13 +13,11 @@ from aiohttp import web
 
 from moderation.comparison import against_moderators, share
 from moderation.domain import ModelInfo
-from service.errors import NotFound
 from service.store.promotions import PromotedModels
 from service.store.shadows import LiveModel, ShadowFigures, ShadowModel
 from service.times import iso
 from service.web import keys
-from service.web.api.common import authenticate, private
-from service.web.validation import SLUG
+from service.web.api.common import authenticate, private, query_sites
 
 routes = web.RouteTableDef()
 
@@ -29,13 +27,7 @@ async def get_models(request: web.Request) -> web.Response:
     """``?site=`` narrows the figures to one site; without it, every site the caller covers
     where a shadow model scored comments."""
     principal = await authenticate(request)
-    site_id = request.query.get("site") or None
-    sites: list[str] | None = None if principal.sites is None else sorted(principal.sites)
-    if site_id is not None:
-        if not SLUG.match(site_id) or not principal.may_see(site_id):
-            raise NotFound(f"No site {site_id!r}.")
-        await request.app[keys.SITES].get(site_id)
-        sites = [site_id]
+    site_id, sites = await query_sites(request, principal)
     store = request.app[keys.SHADOWS]
     live, shadows = await store.models(request.app[keys.SETTINGS].worker_stale_after)
     by_site: dict[str, list[dict[str, Any]]] = {site_id: []} if site_id is not None else {}
