@@ -69,7 +69,7 @@ def main() -> int:
         ),
     }
     val_scores = {name: _score(scorer, data) for name, data in val.items()}
-    chosen = choose(val, val_scores, scorer.labels)
+    chosen = choose(val, val_scores, scorer.labels, masked=_label_masks(Path(args.model)))
     print("thresholds chosen on validation:")
     for label, (limits, how) in chosen.items():
         print(f"  {label}: hold_at {limits.hold_at} reject_at {limits.reject_at}  ({how})")
@@ -102,33 +102,54 @@ def main() -> int:
     return 0
 
 
+def _label_masks(model: Path) -> dict[str, list[str]]:
+    """The sources the model was told not to learn each label from (its card's
+    ``label_masks``; none for a model without a replyguard card)."""
+    card = (model if model.is_dir() else model.parent) / "model_card.json"
+    if not card.is_file():
+        return {}
+    settings = json.loads(card.read_text(encoding="utf-8")).get("settings", {})
+    return {label: list(sources) for label, sources in settings.get("label_masks", [])}
+
+
 def choose(
     val: dict[str, LabeledData],
     scores: dict[str, list[dict[str, float]]],
     labels: Sequence[str],
+    *,
+    masked: dict[str, list[str]] | None = None,
 ) -> dict[str, tuple[Thresholds, str]]:
     """Each label's thresholds from the validation scores, and how they were chosen.
 
     With validation truth (toxicity: both files pooled; identity_attack: HateXplain):
     ``hold_at`` is the best-F1 threshold, ``reject_at`` the lowest threshold whose precision
-    reaches ``REJECT_PRECISION`` (none if no threshold does).
+    reaches ``REJECT_PRECISION`` (none if no threshold does). A validation file of a source
+    the model was told not to learn the label from (``masked``: label to sources; the file
+    ``SOURCE_val``) does not choose that label's thresholds: the label means what the other
+    sources taught it.
     """
     out: dict[str, tuple[Thresholds, str]] = {}
     for label in labels:
+        left_out = set((masked or {}).get(label, []))
+        files = [n for n in val if label in val[n].truth and n.removesuffix("_val") not in left_out]
         truth: list[int] = []
         values: list[float] = []
-        for name, data in val.items():
-            if label in data.truth:
-                truth += data.truth[label]
-                values += [s[label] for s in scores[name]]
+        for name in files:
+            truth += val[name].truth[label]
+            values += [s[label] for s in scores[name]]
         if truth:
             hold = _round(best_f1_threshold(truth, values).threshold)
             reject = threshold_for_precision(truth, values, REJECT_PRECISION)
             reject_at = None if reject is None else max(hold, _round_up(reject.threshold))
+            skipped = [n for n in val if label in val[n].truth and n not in files]
             out[label] = (
                 Thresholds(hold, reject_at),
-                f"best F1 on {' + '.join(n for n in val if label in val[n].truth)}; reject at "
-                f"precision {REJECT_PRECISION}",
+                f"best F1 on {' + '.join(files)}; reject at precision {REJECT_PRECISION}"
+                + (
+                    f" ({', '.join(skipped)} left out: {label} not learnt from it)"
+                    if skipped
+                    else ""
+                ),
             )
         elif label == "insult":
             proxy = val["olid_val"].truth["toxicity"]

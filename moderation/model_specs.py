@@ -30,8 +30,11 @@ def spec_problem(spec: str, *, model_dir: Path) -> str | None:
             f"Detoxify model {spec!r} is not in {model_dir / spec}: run `replyguard "
             f"download-model {spec}` on a machine with network access, or copy its folder there"
         )
-    if Path(spec).expanduser().exists():
-        return None
+    try:
+        if Path(spec).expanduser().exists():
+            return None
+    except (OSError, RuntimeError):  # a name too long for the file system; "~nobody"
+        pass
     return (
         f"{spec!r} is neither default, {', '.join(NAMED_MODELS)} nor a checkpoint file or "
         "model folder on this server (give a path the workers can read too)"

@@ -117,12 +117,12 @@ class Thresholds:
 #: precision reaches 0.95, left out where that came with almost no recall. A Detoxify model
 #: scores on another scale: set its thresholds per site.
 DEFAULT_THRESHOLDS: Final[Mapping[str, Thresholds]] = {
-    "toxicity": Thresholds(hold_at=0.31, reject_at=0.98),
+    "toxicity": Thresholds(hold_at=0.5, reject_at=0.99),
     "severe_toxicity": Thresholds(hold_at=0.3, reject_at=0.8),
     "obscene": Thresholds(hold_at=0.6, reject_at=None),
-    "threat": Thresholds(hold_at=0.47, reject_at=None),
-    "insult": Thresholds(hold_at=0.46, reject_at=None),
-    "identity_attack": Thresholds(hold_at=0.52, reject_at=0.93),
+    "threat": Thresholds(hold_at=0.24, reject_at=None),
+    "insult": Thresholds(hold_at=0.62, reject_at=None),
+    "identity_attack": Thresholds(hold_at=0.54, reject_at=0.96),
     "sexual_explicit": Thresholds(hold_at=0.5, reject_at=None),
 }
 

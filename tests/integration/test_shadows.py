@@ -33,17 +33,17 @@ Client = TestClient[Any, Any]
 COMMENTS = "/v1/sites/{site}/articles/a1/comments"
 
 
-#: The known history: body, then live and shadow toxicity (default policy: hold at 0.31,
-#: reject at 0.98), then what a moderator does (None: nothing).
+#: The known history: body, then live and shadow toxicity (default policy: hold at 0.5,
+#: reject at 0.99), then what a moderator does (None: nothing).
 HISTORY = [
     ("you idiot", 0.99, 0.995, None),  # live rejects, shadow rejects
-    ("awful take", 0.5, 0.9, "reject"),  # both hold; moderator rejects
-    ("bad take", 0.35, 0.1, "approve"),  # live holds, shadow approves; moderator approves
+    ("awful take", 0.7, 0.9, "reject"),  # both hold; moderator rejects
+    ("bad take", 0.55, 0.1, "approve"),  # live holds, shadow approves; moderator approves
     ("rude take", 0.6, 0.05, "reject"),  # live holds, shadow approves; moderator rejects
-    ("kind words", 0.02, 0.4, None),  # live approves, shadow holds
+    ("kind words", 0.02, 0.7, None),  # live approves, shadow holds
     ("nice words", 0.01, 0.02, "reject"),  # both approve; moderator rejects later
 ]
-HOLD_AT, REJECT_AT = 0.31, 0.98
+HOLD_AT, REJECT_AT = 0.5, 0.99
 assert DEFAULT_THRESHOLDS["toxicity"] == Thresholds(HOLD_AT, REJECT_AT), "the history assumes them"
 LIVE = TableScorer("live-model", {body: live for body, live, _, _ in HISTORY})
 SHADOW = TableScorer("shadow-model", {body: shadow for body, _, shadow, _ in HISTORY})
@@ -244,7 +244,7 @@ async def test_get_comment__shows_shadow_scores_to_moderators_not_to_the_author(
 
     seen = await (await client.get(url, headers={"Authorization": f"Bearer {moderator}"})).json()
     assert seen["shadow_scores"] == {"shadow-model@1": {"toxicity": 0.9}}
-    assert seen["scores"] == {"toxicity": 0.5}
+    assert seen["scores"] == {"toxicity": 0.7}
     author = {"Authorization": f"Bearer {posted['author_token']}"}
     as_author = await (await client.get(url, headers=author)).json()
     assert as_author["status"] == "held"
@@ -323,7 +323,7 @@ async def test_get_models__figures_on_a_small_known_history(
             # Rejected 0.9, 0.05, 0.02 against approved 0.1: one pair of three in order.
             "roc_auc": 0.3333,
             # Live held all three takes and approved the nice words: right on two; its
-            # rejected 0.5, 0.6, 0.01 against approved 0.35 put two pairs of three in order.
+            # rejected 0.7, 0.6, 0.01 against approved 0.55 put two pairs of three in order.
             "live": {"compared": 4, "agreeing": 2, "agreement": 0.5, "roc_auc": 0.6667},
         },
     }
