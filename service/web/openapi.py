@@ -1358,7 +1358,7 @@ _MODEL_PATHS: Final[dict[str, Schema]] = {
             "Audited; sends model.promoted to each site whose model it changes. 409: it is "
             "already the scope's model.",
             _ok(_ref("Promotion"), status=201, description="Created"),
-            (400, 401, 403, 409, 415, 422),
+            (400, 401, 403, 404, 409, 415, 422),
             security=_BEARER,
             body=_ref("PromotionNew"),
         ),
@@ -1368,7 +1368,7 @@ _MODEL_PATHS: Final[dict[str, Schema]] = {
             "Restore the scope's model before its newest change, in one step (admin). "
             "Audited; sends model.promoted. 409: nothing was ever promoted there.",
             _ok(_ref("Promotion"), status=201, description="Created"),
-            (400, 401, 403, 409, 415, 422),
+            (400, 401, 403, 404, 409, 415, 422),
             security=_BEARER,
             body=_ref("RollbackNew"),
         ),
