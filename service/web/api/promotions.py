@@ -28,8 +28,8 @@ from service.web.validation import (
 routes = web.RouteTableDef()
 
 
-async def _site_or_all(request: web.Request, f: Fields) -> str | None:
-    """The body's ``site`` (None: every site), checked to exist."""
+def _site_or_all(f: Fields) -> str | None:
+    """The body's ``site`` (None: every site); the store checks that it exists."""
     site_id = f.text("site", max_chars=63)
     if site_id is not None and not SLUG.match(site_id):
         f.problem("site", "must be a site id")
@@ -37,7 +37,7 @@ async def _site_or_all(request: web.Request, f: Fields) -> str | None:
     return site_id
 
 
-async def _check_scope(request: web.Request, principal: Principal, site_id: str | None) -> None:
+def _check_scope(principal: Principal, site_id: str | None) -> None:
     if site_id is not None and not principal.may_see(site_id):
         # Another site's staff learn nothing of it: as if it did not exist.
         raise NotFound(f"No site {site_id!r}.")
@@ -48,11 +48,11 @@ async def _check_scope(request: web.Request, principal: Principal, site_id: str 
             "This admin token covers only some sites: name one of them in 'site' (a change "
             "for every site needs an admin of every site)."
         )
-    if site_id is not None:
-        try:
-            await request.app[keys.SITES].get(site_id)
-        except NotFound:
-            raise InvalidInput([FieldError("site", f"no site {site_id!r}")]) from None
+
+
+def _no_site(site_id: str | None) -> InvalidInput:
+    """The store found no such site: a field of the body, not the path, so 422."""
+    return InvalidInput([FieldError("site", f"no site {site_id!r}")])
 
 
 @routes.post("/v1/models/promote")
@@ -63,13 +63,16 @@ async def promote(request: web.Request) -> web.Response:
     f = Fields(await read_json_object(request, settings.max_request_bytes))
     f.only(("model", "site"))
     spec = f.text("model", required=True, max_chars=MAX_SPEC_CHARS)
-    site_id = await _site_or_all(request, f)
+    site_id = _site_or_all(f)
     if spec is not None and (problem := spec_problem(spec, model_dir=settings.models_path)):
         f.problem("model", problem)
     f.done()
     assert spec is not None
-    await _check_scope(request, principal, site_id)
-    made = await request.app[keys.PROMOTIONS].promote(site_id, spec, principal.actor)
+    _check_scope(principal, site_id)
+    try:
+        made = await request.app[keys.PROMOTIONS].promote(site_id, spec, principal.actor)
+    except NotFound:
+        raise _no_site(site_id) from None
     return private(made.to_json(), status=201)
 
 
@@ -80,10 +83,13 @@ async def rollback(request: web.Request) -> web.Response:
     settings = request.app[keys.SETTINGS]
     f = Fields(await read_json_object(request, settings.max_request_bytes))
     f.only(("site",))
-    site_id = await _site_or_all(request, f)
+    site_id = _site_or_all(f)
     f.done()
-    await _check_scope(request, principal, site_id)
-    made = await request.app[keys.PROMOTIONS].rollback(site_id, principal.actor)
+    _check_scope(principal, site_id)
+    try:
+        made = await request.app[keys.PROMOTIONS].rollback(site_id, principal.actor)
+    except NotFound:
+        raise _no_site(site_id) from None
     return private(made.to_json(), status=201)
 
 
