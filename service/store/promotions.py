@@ -4,9 +4,9 @@ An admin promotes a model (a spec the workers can load, as ``REPLYGUARD_MODEL`` 
 one site or for every site; a site's own promotion wins over the every-site one, which wins
 over the workers' configured model. A rollback restores the scope's model before its newest
 change in one step (rolling back again restores it). Every change is a row of
-``model_promotions`` (who, when, what, what it replaced) and a ``model.promoted`` event for
-each site whose model it changed, in the same transaction. The workers read the models in
-force every few seconds (``service.queue.live_models``). SQL is in
+``model_promotions`` (who, when, what, what it replaced), a staff audit row and a
+``model.promoted`` event for each site whose model it changed, in the same transaction. The
+workers read the models in force every few seconds (``service.queue.live_models``). SQL is in
 ``service.store.promotion_queries``.
 """
 
@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from service.errors import Conflict, NotFound
 from service.store import promotion_queries as q
 from service.store.rows import dumps
+from service.store.staff import record_staff_change
 from service.times import iso
 
 PromotionAction = Literal["promote", "rollback"]
@@ -162,6 +163,13 @@ class PromotionStore:
             )
         ).one()
         made = _promotion(row)
+        await record_staff_change(
+            conn,
+            "model.promoted" if action == "promote" else "model.rolled_back",
+            f"model:{model or 'none'}",
+            None if site_id is None else [site_id],
+            actor,
+        )
         reached = (
             [site_id]
             if site_id is not None

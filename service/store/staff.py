@@ -30,6 +30,8 @@ StaffAction = Literal[
     "user.updated",
     "user.disabled",
     "user.enabled",
+    "model.promoted",
+    "model.rolled_back",
 ]
 Scope = frozenset[str] | None
 

@@ -1010,9 +1010,15 @@ _STAFF_SCHEMAS: Final[dict[str, Schema]] = {
                     "user.updated",
                     "user.disabled",
                     "user.enabled",
+                    "model.promoted",
+                    "model.rolled_back",
                 ]
             },
-            "target": {**_STRING, "description": "token:<id> or user:<name>"},
+            "target": {
+                **_STRING,
+                "description": "token:<id>, user:<name> or model:<spec> (model:none: no "
+                "model promoted any more)",
+            },
             "sites": _SITES_OR_ALL,
             "actor": _STRING,
             "at": _WHEN,

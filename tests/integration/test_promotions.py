@@ -242,6 +242,14 @@ async def test_promotion__a_site_model_wins_over_every_sites_and_changes_are_eve
         ("other", "all", broken),
     ]
     assert payloads[0]["by"] == "test-admin"
+    audit = await (await client.get("/v1/staff-audit", headers=auth)).json()
+    models = [c for c in audit["items"] if c["action"].startswith("model.")]
+    assert [(c["action"], c["target"], c["sites"]) for c in models] == [
+        ("model.rolled_back", f"model:{broken}", None),
+        ("model.rolled_back", "model:none", None),
+        ("model.promoted", f"model:{broken}", None),
+        ("model.promoted", f"model:{candidate}", ["daily"]),
+    ]
 
 
 async def test_promotion__bad_input_is_named_and_changes_nothing(

@@ -27,3 +27,11 @@ ALTER TABLE workers ADD COLUMN IF NOT EXISTS promoted_models jsonb NOT NULL DEFA
 ALTER TABLE comment_scores DROP CONSTRAINT IF EXISTS comment_scores_role_check;
 ALTER TABLE comment_scores ADD CONSTRAINT comment_scores_role_check
     CHECK (role IN ('live', 'shadow', 'rescore'));
+
+-- Promotions and rollbacks are staff changes too: GET /v1/staff-audit lists them beside the
+-- tokens and users (target 'model:<spec>', or 'model:none' after a rollback to none; sites:
+-- the site, or null for every site).
+ALTER TABLE staff_audit DROP CONSTRAINT IF EXISTS staff_audit_action_check;
+ALTER TABLE staff_audit ADD CONSTRAINT staff_audit_action_check
+    CHECK (action IN ('token.created', 'token.revoked', 'user.created', 'user.updated',
+                      'user.disabled', 'user.enabled', 'model.promoted', 'model.rolled_back'));
