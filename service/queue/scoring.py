@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from moderation.domain import LanguageGuess
 from moderation.languages import detect_languages, languages_of
 from moderation.scoring import Scorer
 from moderation.text import normalise_for_scoring
@@ -141,20 +142,31 @@ class ScoringWorker:
             live = [j for j in live if j.standing.sanction is None]
         if not live:
             return
-        if self._live_models is None:
-            await self._score_and_decide(self._scorer, live)
-            return
-        await self._live_models.refresh()
         groups: dict[int, tuple[Scorer, list[ClaimedJob]]] = {}
-        for job in live:
-            scorer = self._live_models.scorer_for(job.site_id)
-            groups.setdefault(id(scorer), (scorer, []))[1].append(job)
+        if self._live_models is None:
+            groups[id(self._scorer)] = (self._scorer, live)
+        else:
+            await self._live_models.refresh()
+            for job in live:
+                scorer = self._live_models.scorer_for(job.site_id)
+                groups.setdefault(id(scorer), (scorer, []))[1].append(job)
+        decided: list[tuple[ClaimedJob, str, LanguageGuess]] = []
         for scorer, group in groups.values():
-            await self._score_and_decide(scorer, group)
+            decided += await self._score_and_decide(scorer, group)
+        if self._shadows is not None and decided:
+            # The whole batch at once, whichever models decided it: the shadows see it all.
+            self._shadows.submit(
+                [job for job, _, _ in decided],
+                [text for _, text, _ in decided],
+                [guess for _, _, guess in decided],
+            )
 
-    async def _score_and_decide(self, scorer: Scorer, live: list[ClaimedJob]) -> None:
+    async def _score_and_decide(
+        self, scorer: Scorer, live: list[ClaimedJob]
+    ) -> list[tuple[ClaimedJob, str, LanguageGuess]]:
         """Score ``live`` with ``scorer``, decide and commit; a failure retries or holds
-        them (never raised, unless the database is unavailable)."""
+        them (never raised, unless the database is unavailable). Returns the jobs decided,
+        with their normalised texts and languages, for the shadows (none after a failure)."""
         settings = self._settings
         texts = [normalise_for_scoring(j.body) for j in live]
         started = time.perf_counter()
@@ -189,7 +201,7 @@ class ScoringWorker:
                 held,
                 extra={"count": len(live), "retried": retried, "held": held},
             )
-            return
+            return []
         model = scorer.model
         model_languages = languages_of(scorer)
         scored = [
@@ -204,8 +216,6 @@ class ScoringWorker:
         ]
         decided = await self._jobs.complete(model, scored)
         self.decided += decided
-        if self._shadows is not None:
-            self._shadows.submit(live, texts, guesses)
         elapsed_ms = (time.perf_counter() - started) * 1000
         log.info(
             "scored %d comments with %s@%s in %.0f ms, decided %d",
@@ -216,6 +226,7 @@ class ScoringWorker:
             decided,
             extra={"count": len(live), "ms": round(elapsed_ms, 1), "decided": decided},
         )
+        return list(zip(live, texts, guesses, strict=True))
 
     async def _reject_sanctioned(self, jobs: list[ClaimedJob]) -> None:
         """Decide sanctioned authors' comments without scores: the policy's standing step

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from moderation.scoring import Scorer
 from service.queue.live_models import LiveModels
 from service.queue.scoring import ScoringWorker
+from service.queue.shadows import ShadowScoring
 from service.settings import Settings
 from service.store.jobs import JobStore
 from service.store.promotions import PromotionStore
@@ -279,3 +280,51 @@ async def test_promotion__bad_input_is_named_and_changes_nothing(
     assert "nothing to roll back" in (await nothing.json())["detail"]
     assert await fetch_rows(settings, "SELECT id FROM model_promotions") == []
     assert await fetch_rows(settings, "SELECT id FROM outbox") == []
+
+
+async def test_promotion__shadows_see_a_whole_batch_that_two_models_decided(
+    client: Client,
+    make_site: SiteFactory,
+    settings: Settings,
+    engine: AsyncEngine,
+    auth: dict[str, str],
+    candidates: dict[str, Path],
+) -> None:
+    await make_site("daily")
+    await make_site("other")
+    candidate = str(candidates["candidate"])
+    shadows = ShadowScoring(
+        engine,
+        ["shadow-spec"],
+        loader_of({"shadow-spec": TableScorer("shadow-model", {})}),
+        live=CONFIGURED.model,
+        timeout=10,
+    )
+    shadows.start()
+    await shadows.idle()
+    live_models = LiveModels(
+        PromotionStore(engine),
+        CONFIGURED,
+        "default",
+        loader_of({candidate: TableScorer("candidate-model", {})}),
+        check_every=0.0,
+    )
+    await PromotionStore(engine).promote("daily", candidate, "test")
+    await live_models.refresh()
+    await live_models.idle()
+    worker = ScoringWorker(settings, engine, CONFIGURED, shadows=shadows, live_models=live_models)
+    posted = [await _post(client, "daily"), await _post(client, "other")]
+
+    assert await worker.run_once() == 2
+    await shadows.idle()
+    shadows.close()
+
+    assert [await _decided_by(settings, c) for c in posted] == [
+        "candidate-model",
+        "configured-model",
+    ]
+    rows = await fetch_rows(
+        settings, "SELECT comment_id::text AS id FROM comment_scores WHERE role = 'shadow'"
+    )
+    assert sorted(r["id"] for r in rows) == sorted(posted)
+    assert shadows.report()[0]["skipped"] == 0
