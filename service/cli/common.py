@@ -5,9 +5,10 @@ the staff audit. Every command module imports these; this module imports none of
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import getpass
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -102,19 +103,27 @@ async def sites_exist(engine: AsyncEngine, sites: Sequence[str]) -> bool:
     return False
 
 
+@contextlib.asynccontextmanager
+async def admin_engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    """A one-connection engine on ``settings``' database, migrated first (``prepare``) and
+    disposed of after the block: what each admin command works in."""
+    from service.store.db import create_engine
+
+    await prepare(settings)
+    engine = create_engine(settings, pool_size=1)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
 def check_sites(settings: Settings, sites: Sequence[str]) -> bool:
     """``sites_exist`` on its own connection, for a command that checks before it asks."""
     if not sites:
         return True
 
     async def check() -> bool:
-        from service.store.db import create_engine
-
-        await prepare(settings)
-        engine = create_engine(settings, pool_size=1)
-        try:
+        async with admin_engine(settings) as engine:
             return await sites_exist(engine, sites)
-        finally:
-            await engine.dispose()
 
     return asyncio.run(check())

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from service import logs
 from service.cli.common import (
     EXIT_CONFIG,
+    admin_engine,
     cli_actor,
     existing_database,
     prepare,
@@ -307,19 +308,14 @@ async def _announce(settings: Settings) -> None:
 
 async def _create_token(settings: Settings, role: str, sites: list[str], label: str) -> str | None:
     """The new token, or None (after saying why) when a site it names does not exist."""
-    from service.store.db import create_engine
     from service.store.tokens import TokenStore
 
-    await prepare(settings)
-    engine = create_engine(settings, pool_size=1)
-    try:
+    async with admin_engine(settings) as engine:
         if not await sites_exist(engine, sites):
             return None
         return await TokenStore(engine).create(
             "admin" if role == "admin" else "moderator", sites or None, label, actor=cli_actor()
         )
-    finally:
-        await engine.dispose()
 
 
 def cmd_create_token(args: argparse.Namespace) -> int:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from moderation.domain import MAIN_LABEL, ModeratorDecision
-from service.cli.common import EXIT_CONFIG, existing_database, prepare, sites_exist
+from service.cli.common import EXIT_CONFIG, admin_engine, existing_database, sites_exist
 from service.cli.extras import scoring_installed
 from service.cli.progress import add_quiet_flag, progress_bar
 from service.settings import Settings, SettingsError, load_settings
@@ -344,19 +344,14 @@ async def _site_decisions(
     settings: Settings, site_id: str
 ) -> tuple[float | None, list[ModeratorDecision]] | None:
     """The site's toxicity ``hold_at`` and its newest decisions; None (said) if no such site."""
-    from service.store.db import create_engine
     from service.store.decisions import DecisionStore
     from service.store.sites import SiteStore
 
-    await prepare(settings)
-    engine = create_engine(settings, pool_size=1)
-    try:
+    async with admin_engine(settings) as engine:
         if not await sites_exist(engine, [site_id]):
             return None
         site = await SiteStore(engine).get(site_id)
         decisions = await DecisionStore(engine).site_decisions(site_id, _MAX_DECISIONS)
-    finally:
-        await engine.dispose()
     limits = site.policy.thresholds.get(MAIN_LABEL)
     return (None if limits is None else limits.hold_at), decisions
 

@@ -18,7 +18,13 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from service.cli.common import EXIT_CONFIG, cli_actor, existing_database, prepare, sites_exist
+from service.cli.common import (
+    EXIT_CONFIG,
+    admin_engine,
+    cli_actor,
+    existing_database,
+    sites_exist,
+)
 from service.cli.extras import scoring_installed
 from service.cli.progress import add_quiet_flag, progress_bar
 from service.settings import Settings
@@ -91,12 +97,9 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 async def _change(settings: Settings, site_id: str | None, model: str | None) -> int:
     """Promote ``model`` (None: roll back) for ``site_id`` (None: every site)."""
     from service.errors import Conflict
-    from service.store.db import create_engine
     from service.store.promotions import PromotionStore
 
-    await prepare(settings)
-    engine = create_engine(settings, pool_size=1)
-    try:
+    async with admin_engine(settings) as engine:
         if site_id is not None and not await sites_exist(engine, [site_id]):
             return 2
         store = PromotionStore(engine)
@@ -108,8 +111,6 @@ async def _change(settings: Settings, site_id: str | None, model: str | None) ->
         except Conflict as error:
             print(f"error: {error}", file=sys.stderr)
             return 1
-    finally:
-        await engine.dispose()
     scope = "every site" if site_id is None else f"site {site_id}"
     now = made.model or (
         "the every-site model" if site_id is not None else f"{settings.model} (configured)"
@@ -124,7 +125,6 @@ async def _change(settings: Settings, site_id: str | None, model: str | None) ->
 
 
 def cmd_promotions(args: argparse.Namespace) -> int:
-    from service.store.db import create_engine
     from service.store.promotions import PromotionStore
 
     settings = existing_database(args.settings)
@@ -135,16 +135,12 @@ def cmd_promotions(args: argparse.Namespace) -> int:
         return 2
 
     async def history() -> int:
-        await prepare(settings)
-        engine = create_engine(settings, pool_size=1)
-        try:
+        async with admin_engine(settings) as engine:
             if args.site is not None and not await sites_exist(engine, [args.site]):
                 return 2
             changes = await PromotionStore(engine).history(
                 None if args.site is None else [args.site], args.limit
             )
-        finally:
-            await engine.dispose()
         if not changes:
             print(f"no model was ever promoted; every site is scored by {settings.model}")
         for c in changes:
@@ -191,16 +187,10 @@ def cmd_rescore(args: argparse.Namespace) -> int:
 async def _rescore(
     settings: Settings, args: argparse.Namespace, since: datetime, until: datetime
 ) -> int:
-    from service.store.db import create_engine
-
-    await prepare(settings)
-    engine = create_engine(settings, pool_size=1)
-    try:
+    async with admin_engine(settings) as engine:
         if not await sites_exist(engine, [args.site]):
             return 2
         return await _rescore_site(engine, settings, args, since, until)
-    finally:
-        await engine.dispose()
 
 
 async def _rescore_site(

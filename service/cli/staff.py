@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, TypeVar
 
-from service.cli.common import cli_actor, existing_database, prepare
+from service.cli.common import admin_engine, cli_actor, existing_database
 from service.settings import Settings
 
 if TYPE_CHECKING:
@@ -63,15 +63,10 @@ def _run(args: argparse.Namespace, work: Callable[[StaffStore], Awaitable[T]]) -
 
 
 async def _with_store(settings: Settings, work: Callable[[StaffStore], Awaitable[T]]) -> T:
-    from service.store.db import create_engine
     from service.store.staff import StaffStore
 
-    await prepare(settings)
-    engine = create_engine(settings, pool_size=1)
-    try:
+    async with admin_engine(settings) as engine:
         return await work(StaffStore(engine))
-    finally:
-        await engine.dispose()
 
 
 def _when(value: datetime | None) -> str:
