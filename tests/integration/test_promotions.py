@@ -47,14 +47,18 @@ def candidates(tmp_path: Path) -> dict[str, Path]:
 
 
 def _worker(
-    settings: Settings, engine: AsyncEngine, promotable: Mapping[str, Scorer | Exception]
+    settings: Settings,
+    engine: AsyncEngine,
+    promotable: Mapping[str, Scorer | Exception],
+    shadows: ShadowScoring | None = None,
 ) -> tuple[ScoringWorker, LiveModels]:
     """A worker configured with CONFIGURED (spec ``default``) that can load ``promotable``
     and reads the promotions before every batch."""
     live_models = LiveModels(
         PromotionStore(engine), CONFIGURED, "default", loader_of(promotable), check_every=0.0
     )
-    return ScoringWorker(settings, engine, CONFIGURED, live_models=live_models), live_models
+    worker = ScoringWorker(settings, engine, CONFIGURED, shadows=shadows, live_models=live_models)
+    return worker, live_models
 
 
 _POSTED = itertools.count(1)
@@ -302,17 +306,12 @@ async def test_promotion__shadows_see_a_whole_batch_that_two_models_decided(
     )
     shadows.start()
     await shadows.idle()
-    live_models = LiveModels(
-        PromotionStore(engine),
-        CONFIGURED,
-        "default",
-        loader_of({candidate: TableScorer("candidate-model", {})}),
-        check_every=0.0,
+    worker, live_models = _worker(
+        settings, engine, {candidate: TableScorer("candidate-model", {})}, shadows
     )
     await PromotionStore(engine).promote("daily", candidate, "test")
     await live_models.refresh()
     await live_models.idle()
-    worker = ScoringWorker(settings, engine, CONFIGURED, shadows=shadows, live_models=live_models)
     posted = [await _post(client, "daily"), await _post(client, "other")]
 
     assert await worker.run_once() == 2
