@@ -9,8 +9,8 @@ from datetime import datetime
 from typing import Any, NoReturn
 from uuid import UUID
 
+import asyncpg
 from sqlalchemy import Row
-from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from moderation.domain import (
@@ -25,7 +25,7 @@ from moderation.policy import Policy
 from service.cursors import decode_score_cursor, decode_time_cursor, encode_cursor
 from service.errors import Conflict, InvalidInput, NotFound, RateLimited
 from service.store import queries as q
-from service.store.db import sqlstate
+from service.store.db import DriverStatement, driver_transaction
 from service.store.limits import Limits
 from service.store.rows import change_status, comment_from_row, dumps, hash_token
 from service.store.values import (
@@ -50,6 +50,15 @@ _DUPLICATE_MESSAGES: dict[Status, str] = {
     "rejected": "You posted the same comment a moment ago, and it was not published; "
     "posting it again will not change that.",
 }
+
+# The submission's statements, on the asyncpg connection itself (``driver_transaction``).
+_INSERT_COMMENT = DriverStatement.of(q.INSERT_COMMENT)
+_RATE_LIMIT_WAIT = DriverStatement.of(q.RATE_LIMIT_WAIT)
+_IDEMPOTENCY_LOCK_TIMEOUT = DriverStatement.of(q.IDEMPOTENCY_LOCK_TIMEOUT)
+_IDEMPOTENCY_LOCK_TIMEOUT_OFF = DriverStatement.of(q.IDEMPOTENCY_LOCK_TIMEOUT_OFF)
+_CLAIM_IDEMPOTENCY_KEY = DriverStatement.of(q.CLAIM_IDEMPOTENCY_KEY)
+_GET_IDEMPOTENCY_KEY = DriverStatement.of(q.GET_IDEMPOTENCY_KEY)
+_SAVE_IDEMPOTENT_RESPONSE = DriverStatement.of(q.SAVE_IDEMPOTENT_RESPONSE)
 
 
 def _thread_item(row: Row[Any]) -> ThreadItem:
@@ -100,43 +109,40 @@ class CommentStore:
         """
         token = "rga_" + secrets.token_urlsafe(24)
         limit_params = _limit_params(limits)
-        async with self._engine.begin() as conn:
+        async with driver_transaction(self._engine) as conn:
             if idempotency_key is not None:
                 replay = await _claim_idempotency_key(
                     conn, new.site_id, idempotency_key, request_hash
                 )
                 if replay is not None:
                     return replay
-            row = (
-                await conn.execute(
-                    q.INSERT_COMMENT,
-                    {
-                        **limit_params,
-                        "site_id": new.site_id,
-                        "article_id": new.article_id,
-                        "article_url": new.article_url,
-                        "article_title": new.article_title,
-                        "parent_id": new.parent_id,
-                        "body": new.body,
-                        "author_name": new.author_name,
-                        "author_email": new.author_email,
-                        "token_hash": hash_token(token),
-                        "author_key": new.author_key,
-                        "body_hash": new.body_hash,
-                        "author_verified": new.author_verified,
-                        "duplicate_window": duplicate_window,
-                    },
-                )
-            ).one()
-            if not row.allowed:
+            params = {
+                **limit_params,
+                "site_id": new.site_id,
+                "article_id": new.article_id,
+                "article_url": new.article_url,
+                "article_title": new.article_title,
+                "parent_id": new.parent_id,
+                "body": new.body,
+                "author_name": new.author_name,
+                "author_email": new.author_email,
+                "token_hash": hash_token(token),
+                "author_key": new.author_key,
+                "body_hash": new.body_hash,
+                "author_verified": new.author_verified,
+                "duplicate_window": duplicate_window,
+            }
+            row = await conn.fetchrow(_INSERT_COMMENT.sql, *_INSERT_COMMENT.args(params))
+            assert row is not None  # the statement's last SELECT always gives one row
+            if not row["allowed"]:
                 await _refuse(
                     conn, limit_params, "Too many comments from here; wait and try again."
                 )
-            if not row.parent_ok:
+            if not row["parent_ok"]:
                 raise InvalidInput([FieldError("parent_id", "is not a comment of this article")])
-            if not row.fresh:
-                raise Conflict(_DUPLICATE_MESSAGES[row.duplicate_status])
-            submitted = Submitted(CommentId(row.id), row.created_at, token)
+            if not row["fresh"]:
+                raise Conflict(_DUPLICATE_MESSAGES[row["duplicate_status"]])
+            submitted = Submitted(CommentId(UUID(bytes=row["id"].bytes)), row["created_at"], token)
             if idempotency_key is not None:
                 answer = {
                     "id": str(submitted.id),
@@ -144,8 +150,10 @@ class CommentStore:
                     "author_token": token,
                 }
                 await conn.execute(
-                    q.SAVE_IDEMPOTENT_RESPONSE,
-                    {"site_id": new.site_id, "key": idempotency_key, "response": dumps(answer)},
+                    _SAVE_IDEMPOTENT_RESPONSE.sql,
+                    *_SAVE_IDEMPOTENT_RESPONSE.args(
+                        {"site_id": new.site_id, "key": idempotency_key, "response": dumps(answer)}
+                    ),
                 )
         return submitted
 
@@ -386,9 +394,11 @@ def _limit_params(limits: Limits | None) -> dict[str, Any]:
     }
 
 
-async def _refuse(conn: AsyncConnection, limit_params: Mapping[str, Any], detail: str) -> NoReturn:
+async def _refuse(
+    conn: asyncpg.Connection, limit_params: Mapping[str, Any], detail: str
+) -> NoReturn:
     """Raise RateLimited with how long to wait; the transaction, and its hit, roll back."""
-    wait = (await conn.execute(q.RATE_LIMIT_WAIT, limit_params)).scalar_one()
+    wait = await conn.fetchval(_RATE_LIMIT_WAIT.sql, *_RATE_LIMIT_WAIT.args(limit_params))
     raise RateLimited(detail, float(wait))
 
 
@@ -432,30 +442,31 @@ async def _hold_reported(
 
 
 async def _claim_idempotency_key(
-    conn: AsyncConnection, site_id: str, key: str, request_hash: bytes
+    conn: asyncpg.Connection, site_id: str, key: str, request_hash: bytes
 ) -> Submitted | None:
     """Take the key for this request (None), or return the stored answer of an earlier one."""
-    await conn.execute(q.IDEMPOTENCY_LOCK_TIMEOUT)
+    await conn.execute(_IDEMPOTENCY_LOCK_TIMEOUT.sql)
     params = {"site_id": site_id, "key": key, "request_hash": request_hash}
     try:
-        claimed = (await conn.execute(q.CLAIM_IDEMPOTENCY_KEY, params)).first()
-    except sa_exc.DBAPIError as error:
-        if sqlstate(error) == "55P03":  # lock_not_available: the first is still running
-            raise Conflict(
-                "A request with this Idempotency-Key is still being processed; retry shortly."
-            ) from None
-        raise
+        claimed = await conn.fetchrow(
+            _CLAIM_IDEMPOTENCY_KEY.sql, *_CLAIM_IDEMPOTENCY_KEY.args(params)
+        )
+    except asyncpg.LockNotAvailableError:  # the first request is still running
+        raise Conflict(
+            "A request with this Idempotency-Key is still being processed; retry shortly."
+        ) from None
     if claimed is not None:
-        await conn.execute(q.IDEMPOTENCY_LOCK_TIMEOUT_OFF)
+        await conn.execute(_IDEMPOTENCY_LOCK_TIMEOUT_OFF.sql)
         return None
-    row = (await conn.execute(q.GET_IDEMPOTENCY_KEY, params)).one()
-    if bytes(row.request_hash) != request_hash:
+    row = await conn.fetchrow(_GET_IDEMPOTENCY_KEY.sql, *_GET_IDEMPOTENCY_KEY.args(params))
+    assert row is not None  # the claim found it, and keys are swept only when long expired
+    if bytes(row["request_hash"]) != request_hash:
         raise InvalidInput(
             [FieldError("Idempotency-Key", "was already used for a different request")]
         )
-    answer = row.response
-    if answer is None:  # cannot happen: the answer is saved in the claiming transaction
+    if row["response"] is None:  # cannot happen: the answer is saved in the claiming transaction
         raise Conflict("A request with this Idempotency-Key has not finished; retry shortly.")
+    answer = row["response"]  # the engine's jsonb codec: written as text, read parsed
     return Submitted(
         id=CommentId(UUID(answer["id"])),
         created_at=datetime.fromisoformat(answer["created_at"]),

@@ -1,5 +1,8 @@
 """Connections to PostgreSQL: the engine, the embedded server, and outage detection.
 
+The comment POST, the busiest statement, runs on the asyncpg connection under one of the
+engine's pooled connections (``driver_transaction``, ``DriverStatement``).
+
 The schema and its migrations are ``service.store.schema``'s.
 """
 
@@ -10,12 +13,16 @@ import contextlib
 import logging
 import os
 import tempfile
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+from sqlalchemy import TextClause
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from service.settings import Settings
@@ -58,6 +65,63 @@ def create_engine(settings: Settings, *, pool_size: int | None = None) -> AsyncE
             },
         },
     )
+
+
+@dataclass(frozen=True, slots=True)
+class DriverStatement:
+    """A ``text()`` statement compiled once for asyncpg: ``$n`` placeholders, and the name
+    each one takes its value from (a name used twice is one placeholder)."""
+
+    sql: str
+    names: tuple[str, ...]
+
+    @classmethod
+    def of(cls, clause: TextClause) -> DriverStatement:
+        compiled = clause.compile(dialect=asyncpg_dialect.dialect())  # type: ignore[no-untyped-call]
+        return cls(str(compiled), tuple(compiled.positiontup or ()))
+
+    def args(self, params: Mapping[str, Any]) -> list[Any]:
+        """The values in placeholder order; a missing name is a KeyError, not a NULL."""
+        return [params[name] for name in self.names]
+
+
+#: Errors after which a driver connection cannot be used again.
+_CONNECTION_LOST: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+)
+
+
+@contextlib.asynccontextmanager
+async def driver_transaction(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connection]:
+    """A transaction on the asyncpg connection under one of ``engine``'s pooled connections.
+
+    For the comment POST only: skipping SQLAlchemy's execution layer and its greenlet
+    switches took the client's CPU per submission from 1,070-1,360 µs to 730-840 µs (same
+    pool, same statement, alternating rounds; issue 14). The pool still bounds the
+    connections and answers ``QueuePool limit`` when they are all busy.
+
+    SQLAlchemy never sees this connection fail, so this does what it would have done: a
+    connection that was lost (the server restarted) is invalidated and the pool replaced,
+    since its other connections were lost too; one whose statement was cancelled midway
+    (the request timed out) is invalidated alone.
+    """
+    async with engine.connect() as conn:
+        driver = (await conn.get_raw_connection()).driver_connection
+        assert driver is not None  # a checked-out connection always has its driver's
+        try:
+            async with driver.transaction():
+                yield driver
+        except BaseException as error:
+            lost = isinstance(error, _CONNECTION_LOST) or driver.is_closed()
+            if lost or not isinstance(error, Exception):
+                await conn.invalidate()
+            if lost:
+                log.warning("database connection lost (%s); opening new ones", error)
+                await engine.dispose()
+            raise
 
 
 def sqlstate(error: BaseException) -> str | None:

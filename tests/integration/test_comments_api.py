@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import asyncpg
@@ -198,3 +199,31 @@ async def test_cors__answers_only_the_sites_allowed_origins(
         headers={"Origin": "https://news.example"},
     )
     assert posted.headers["Access-Control-Allow-Origin"] == "https://news.example"
+
+
+async def test_post_comment__after_the_database_drops_every_connection_one_post_fails_at_most(
+    client: Client, make_site: SiteFactory, settings: Settings
+) -> None:
+    """The POST runs on the driver connection, which SQLAlchemy never sees fail: the pool
+    must still be replaced at the first lost connection, not fail once per pooled one."""
+    await make_site()
+
+    async def post(i: int) -> int:
+        response = await client.post(COMMENTS, json={"body": f"Point {i}.", "author_name": "A"})
+        return response.status
+
+    assert await asyncio.gather(*(post(i) for i in range(6))) == [202] * 6
+    assert settings.database_url is not None
+    admin = await asyncpg.connect(settings.database_url)
+    try:
+        killed = await admin.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND application_name = 'replyguard'"
+        )
+    finally:
+        await admin.close()
+    assert killed >= 2  # the pool held several connections, all now dead
+    statuses = [await post(10 + i) for i in range(6)]
+    assert statuses.count(503) <= 1, statuses
+    assert statuses[1:] == [202] * 5, statuses
+    assert await _count(settings, "comments") == 6 + statuses.count(202)
