@@ -7,7 +7,10 @@ against a fresh database, N concurrent submitters, in alternating rounds of thre
 * limits, many networks: each submission from its own network and author, all to one
   site, the usual shape (the site's count row is the one every submission shares);
 * limits, one network: everything from one network and one site, the worst case, as two
-  count rows are shared by every submission.
+  count rows are shared by every submission;
+* no limits, through SQLAlchemy: the same statement and transaction on SQLAlchemy's
+  ``AsyncConnection`` (how ``submit`` ran it before issue 14), against the first mode, where
+  ``submit`` runs it on the asyncpg connection under the same pool.
 
     python bench/rate_limits.py [--seconds 4] [--concurrency 16] [--rounds 3]
 
@@ -30,14 +33,20 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from service.settings import load_settings  # noqa: E402
-from service.store.comments import CommentStore  # noqa: E402
+from service.store.comments import (  # noqa: E402
+    CommentStore,
+    rate_limit_params,
+    submission_params,
+)
 from service.store.db import create_engine  # noqa: E402
 from service.store.limits import Check, Limits  # noqa: E402
+from service.store.queries import INSERT_COMMENT  # noqa: E402
 from service.store.values import NewComment  # noqa: E402
 from service.web.api.public import SITE_LIMIT_SHARDS  # noqa: E402
 
@@ -45,11 +54,12 @@ ADMIN_URL = os.environ.get(
     "REPLYGUARD_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
 LIFTED = 10**9  # counted, never reached: the cost of counting, not of refusing
-MODES = ("no limits", "limits, many networks", "limits, one network")
+SQLALCHEMY = "no limits, via SQLAlchemy"
+MODES = ("no limits", "limits, many networks", "limits, one network", SQLALCHEMY)
 
 
 def _limits(mode: str, i: int) -> Limits | None:
-    if mode == "no limits":
+    if mode in ("no limits", SQLALCHEMY):
         return None
     network = (
         "203.0.113.0/24" if mode == "limits, one network" else f"10.{i >> 8 & 255}.{i & 255}.0/24"
@@ -78,7 +88,17 @@ def _cpu_seconds(pids: list[int]) -> float:
     return total
 
 
-async def _round(store: CommentStore, mode: str, seconds: float, concurrency: int) -> list[float]:
+async def _through_sqlalchemy(engine: AsyncEngine, new: NewComment) -> None:
+    """``submit``'s statement and transaction, executed by SQLAlchemy (no limits)."""
+    params = submission_params(new, "rga_bench", rate_limit_params(None), 300)
+    async with engine.begin() as conn:
+        row = (await conn.execute(INSERT_COMMENT, params)).one()
+    assert row.fresh
+
+
+async def _round(
+    store: CommentStore, engine: AsyncEngine, mode: str, seconds: float, concurrency: int
+) -> list[float]:
     latencies: list[float] = []
     counter = iter(range(10**9))
     deadline = time.perf_counter() + seconds
@@ -95,7 +115,10 @@ async def _round(store: CommentStore, mode: str, seconds: float, concurrency: in
                 body_hash=hashlib.sha256(f"{i}".encode()).digest(),
             )
             started = time.perf_counter()
-            await store.submit(new, duplicate_window=300, limits=_limits(mode, i))
+            if mode == SQLALCHEMY:
+                await _through_sqlalchemy(engine, new)
+            else:
+                await store.submit(new, duplicate_window=300, limits=_limits(mode, i))
             latencies.append(time.perf_counter() - started)
 
     await asyncio.gather(*(submitter() for _ in range(concurrency)))
@@ -122,7 +145,7 @@ async def main() -> None:
     watcher = await asyncpg.connect(ADMIN_URL)
     try:
         store = CommentStore(engine)
-        await _round(store, "no limits", 1.0, args.concurrency)  # warm the pool
+        await _round(store, engine, "no limits", 1.0, args.concurrency)  # warm the pool
         pids = [
             r["pid"]
             for r in await watcher.fetch(
@@ -133,7 +156,7 @@ async def main() -> None:
         for _ in range(args.rounds):
             for mode in MODES:
                 cpu = _cpu_seconds(pids)
-                lat = await _round(store, mode, args.seconds, args.concurrency)
+                lat = await _round(store, engine, mode, args.seconds, args.concurrency)
                 cpu = _cpu_seconds(pids) - cpu
                 q = statistics.quantiles(lat, n=100)
                 runs[mode].append(

@@ -168,6 +168,19 @@ def add_model_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentP
     download.add_argument("--force", action="store_true", help="replace a stored copy")
     download.set_defaults(func=cmd_download_model)
 
+    blend = subparsers.add_parser(
+        "blend-models",
+        help="write a model whose every weight lies between two models' (same encoder)",
+        description="Move every weight of BASE a share (--weight) of the way towards OTHER's, "
+        "head rows for the labels both score; BASE's labels and tokenizer. Both must be "
+        "fine-tunings of one architecture (the default model's line: see its model card).",
+    )
+    blend.add_argument("base", type=Path, help="model folder whose labels the blend keeps")
+    blend.add_argument("other", type=Path, help="model folder to move towards")
+    blend.add_argument("--weight", type=float, required=True, help="0 (BASE) to 1 (OTHER)")
+    blend.add_argument("--out", type=Path, required=True, help="model folder to write")
+    blend.set_defaults(func=cmd_blend_models)
+
 
 #: Shared rows sampled for ``train``, and beside a site's decisions: with a few hundred
 #: decisions, about a quarter of an hour on 2 CPU cores for the default model (README).
@@ -408,6 +421,27 @@ def cmd_download_model(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     print(f"stored Detoxify {args.name!r} in {folder}; use it with REPLYGUARD_MODEL={args.name}")
+    return 0
+
+
+def cmd_blend_models(args: argparse.Namespace) -> int:
+    if not scoring_installed("blend-models"):
+        return EXIT_CONFIG
+    from moderation.blending import write_blend
+    from moderation.model_build import CHECKPOINT_NAME
+
+    for folder in (args.base, args.other):
+        if not (folder / CHECKPOINT_NAME).is_file():
+            print(
+                f"error: {folder} holds no {CHECKPOINT_NAME}; give a model folder", file=sys.stderr
+            )
+            return 1
+    try:
+        checkpoint = write_blend(args.base, args.other, args.weight, args.out)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"wrote {checkpoint}: {args.base} moved {args.weight} of the way towards {args.other}")
     return 0
 
 

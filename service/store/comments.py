@@ -108,7 +108,7 @@ class CommentStore:
         posted the same text within the window. Only a stored comment is counted.
         """
         token = "rga_" + secrets.token_urlsafe(24)
-        limit_params = _limit_params(limits)
+        limit_params = rate_limit_params(limits)
         async with driver_transaction(self._engine) as conn:
             if idempotency_key is not None:
                 replay = await _claim_idempotency_key(
@@ -116,22 +116,7 @@ class CommentStore:
                 )
                 if replay is not None:
                     return replay
-            params = {
-                **limit_params,
-                "site_id": new.site_id,
-                "article_id": new.article_id,
-                "article_url": new.article_url,
-                "article_title": new.article_title,
-                "parent_id": new.parent_id,
-                "body": new.body,
-                "author_name": new.author_name,
-                "author_email": new.author_email,
-                "token_hash": hash_token(token),
-                "author_key": new.author_key,
-                "body_hash": new.body_hash,
-                "author_verified": new.author_verified,
-                "duplicate_window": duplicate_window,
-            }
+            params = submission_params(new, token, limit_params, duplicate_window)
             row = await conn.fetchrow(_INSERT_COMMENT.sql, *_INSERT_COMMENT.args(params))
             assert row is not None  # the statement's last SELECT always gives one row
             if not row["allowed"]:
@@ -353,7 +338,7 @@ class CommentStore:
             ).first()
             if added is None:
                 return ReportResult(context.site_id, recorded=False, held=False)
-            limit_params = _limit_params(limits)
+            limit_params = rate_limit_params(limits)
             if not (await conn.execute(q.HIT_RATE_LIMITS, limit_params)).scalar_one():
                 await _refuse(
                     conn, limit_params, "Too many reports from your network; wait and try again."
@@ -383,7 +368,30 @@ class CommentStore:
         ]
 
 
-def _limit_params(limits: Limits | None) -> dict[str, Any]:
+def submission_params(
+    new: NewComment, token: str, limit_params: Mapping[str, Any], duplicate_window: float
+) -> dict[str, Any]:
+    """``INSERT_COMMENT``'s parameters (``bench/rate_limits.py`` runs it other ways too)."""
+    return {
+        **limit_params,
+        "site_id": new.site_id,
+        "article_id": new.article_id,
+        "article_url": new.article_url,
+        "article_title": new.article_title,
+        "parent_id": new.parent_id,
+        "body": new.body,
+        "author_name": new.author_name,
+        "author_email": new.author_email,
+        "token_hash": hash_token(token),
+        "author_key": new.author_key,
+        "body_hash": new.body_hash,
+        "author_verified": new.author_verified,
+        "duplicate_window": duplicate_window,
+    }
+
+
+def rate_limit_params(limits: Limits | None) -> dict[str, Any]:
+    """The rate-limit statements' parameters for ``limits`` (none: nothing counted)."""
     checks = limits.checks if limits is not None else ()
     return {
         "rl_keys": [c.key for c in checks],
