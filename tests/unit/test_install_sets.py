@@ -54,6 +54,7 @@ _COMMANDS = [
     ["train", "--train", "train.csv", "--val", "val.csv"],
     ["evaluate", "--data", "data.csv"],
     ["download-model", "original"],
+    ["blend-models", "a", "b", "--weight", "0.5", "--out", "c"],
 ]
 
 
