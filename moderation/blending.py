@@ -13,13 +13,12 @@ own code like any other.
 from __future__ import annotations
 
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from moderation.model_build import CHECKPOINT_NAME, CONFIG_DIR_NAME
+from moderation.model_build import CHECKPOINT_NAME, CONFIG_DIR_NAME, staged_folder
 from moderation.training import checkpoint_labels
 
 
@@ -76,18 +75,9 @@ def write_blend(base_folder: Path, other_folder: Path, weight: float, dest: Path
     checkpoint = blend_checkpoints(
         base_folder / CHECKPOINT_NAME, other_folder / CHECKPOINT_NAME, weight
     )
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}-", dir=dest.parent))
-    staging.chmod(0o755)
-    try:
+    with staged_folder(dest) as staging:
         shutil.copytree(base_folder / CONFIG_DIR_NAME, staging / CONFIG_DIR_NAME)
         torch.save(checkpoint, staging / CHECKPOINT_NAME)
-        if dest.exists():
-            shutil.rmtree(dest)
-        staging.rename(dest)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return dest / CHECKPOINT_NAME
 
 

@@ -17,10 +17,11 @@ The checkpoint's ``model_type`` is the name of that config folder relative to th
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -111,6 +112,23 @@ def detoxify_checkpoint(
     if extra:
         config["replyguard"] = dict(extra)
     return {"config": config, "state_dict": tensors}
+
+
+@contextlib.contextmanager
+def staged_folder(dest: Path) -> Iterator[Path]:
+    """A new folder beside ``dest`` to fill; renamed into ``dest`` (replacing it) when the
+    block ends, removed when it raises: a reader never sees half a model folder."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}-", dir=dest.parent))
+    try:
+        yield staging
+        staging.chmod(0o755)
+        if dest.exists():
+            shutil.rmtree(dest)
+        staging.rename(dest)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
 
 
 def save_model_folder(

@@ -18,7 +18,6 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -458,11 +457,11 @@ def download_detoxify_model(name: str, dest: Path) -> Path:
     import torch
     from detoxify.detoxify import MODEL_URLS
 
+    from moderation.model_build import staged_folder
+
     url = MODEL_URLS[name]
     filename = url.rsplit("/", 1)[-1]
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=dest.parent))
-    try:
+    with staged_folder(dest) as staging:
         checkpoint = staging / filename
         cached = Path(torch.hub.get_dir()) / "checkpoints" / filename
         if cached.is_file():
@@ -483,13 +482,6 @@ def download_detoxify_model(name: str, dest: Path) -> Path:
         del loaded
         _fetch_hub_files(str(arch["model_type"]), staging / "hf")
         _set_num_labels(staging / "hf" / "config.json", int(arch["num_classes"]), classes)
-        staging.chmod(0o755)
-        if dest.exists():
-            shutil.rmtree(dest)
-        staging.rename(dest)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return dest
 
 
