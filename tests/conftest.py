@@ -86,10 +86,6 @@ def _root_logging_restored() -> Iterator[None]:
     root.setLevel(level)
 
 
-#: How test databases copy the template (filled in once the server's version is known).
-_COPY: list[str] = []
-
-
 @pytest.fixture(scope="session")
 def template_db() -> Iterator[str]:
     name = f"rg_tpl_{os.getpid()}_{uuid.uuid4().hex[:6]}"
@@ -99,11 +95,6 @@ def template_db() -> Iterator[str]:
         conn = await asyncpg.connect(_with_db(ADMIN_URL, name))
         try:
             await conn.execute(SCHEMA_PATH.read_text())
-            if int(await conn.fetchval("SHOW server_version_num")) >= 150000:
-                # PostgreSQL 15's default copies a template through the WAL: 0.54 s a
-                # database on the 2-core CI machine against 0.17 s by copying its files,
-                # for each of some 700 tests (measured 2026-12-02).
-                _COPY.append("STRATEGY FILE_COPY")
         finally:
             await conn.close()
 
@@ -115,7 +106,7 @@ def template_db() -> Iterator[str]:
 @pytest.fixture
 def database_url(template_db: str) -> Iterator[str]:
     name = f"rg_t_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_admin(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}" {" ".join(_COPY)}'))
+    asyncio.run(_admin(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"'))
     yield _with_db(ADMIN_URL, name)
     asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
