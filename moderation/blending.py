@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from moderation.model_build import CHECKPOINT_NAME, CONFIG_DIR_NAME, staged_folder
-from moderation.training import checkpoint_labels
+from moderation.training import loaded_labels
 
 
 def blend_checkpoints(base: Path, other: Path, weight: float) -> dict[str, Any]:
@@ -32,7 +32,7 @@ def blend_checkpoints(base: Path, other: Path, weight: float) -> dict[str, Any]:
         raise ValueError(f"weight must be between 0 and 1, not {weight}")
     ours = torch.load(base, map_location="cpu", weights_only=False)
     theirs = torch.load(other, map_location="cpu", weights_only=False)
-    labels, other_labels = checkpoint_labels(base), checkpoint_labels(other)
+    labels, other_labels = loaded_labels(ours), loaded_labels(theirs)
     shared = [label for label in labels if label in other_labels]
     if not shared:
         raise ValueError(

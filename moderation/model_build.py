@@ -115,17 +115,24 @@ def detoxify_checkpoint(
 
 
 @contextlib.contextmanager
-def staged_folder(dest: Path) -> Iterator[Path]:
-    """A new folder beside ``dest`` to fill; renamed into ``dest`` (replacing it) when the
-    block ends, removed when it raises: a reader never sees half a model folder."""
+def staged_folder(dest: Path, *, replace: bool = True) -> Iterator[Path]:
+    """A new folder beside ``dest`` to fill; renamed into ``dest`` when the block ends,
+    removed when it raises: a reader never sees half a model folder. ``dest`` is replaced;
+    with ``replace=False`` a model folder that appeared there meanwhile (another process
+    built it) is kept and this one dropped."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}-", dir=dest.parent))
     try:
         yield staging
         staging.chmod(0o755)
-        if dest.exists():
+        if dest.exists() and replace:
             shutil.rmtree(dest)
-        staging.rename(dest)
+        try:
+            staging.rename(dest)
+        except OSError:
+            if replace or not (dest / CHECKPOINT_NAME).is_file():
+                raise
+            shutil.rmtree(staging, ignore_errors=True)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -162,10 +169,7 @@ def save_model_folder(
         half=half,
         extra=extra,
     )
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}-", dir=dest.parent))
-    staging.chmod(0o755)
-    try:
+    with staged_folder(dest, replace=replace) as staging:
         hf = staging / CONFIG_DIR_NAME
         hf.mkdir()
         config.save_pretrained(str(hf))
@@ -177,17 +181,6 @@ def save_model_folder(
             else:
                 (hf / name).write_text(source, encoding="utf-8")
         torch.save(checkpoint, staging / CHECKPOINT_NAME)
-        if dest.exists() and replace:
-            shutil.rmtree(dest)
-        try:
-            staging.rename(dest)
-        except OSError:
-            if replace or not (dest / CHECKPOINT_NAME).is_file():
-                raise
-            shutil.rmtree(staging, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return dest / CHECKPOINT_NAME
 
 

@@ -409,7 +409,11 @@ def _pooled(
 
 def checkpoint_labels(checkpoint: Path) -> list[str]:
     """The labels a Detoxify checkpoint scores, in Detoxify's names."""
-    loaded = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    return loaded_labels(torch.load(checkpoint, map_location="cpu", weights_only=False))
+
+
+def loaded_labels(loaded: Mapping[str, Any]) -> list[str]:
+    """The labels of a checkpoint already loaded (``torch.load``), in Detoxify's names."""
     return [_DETOXIFY_RENAMES.get(c, c) for c in loaded["config"]["dataset"]["args"]["classes"]]
 
 
@@ -420,9 +424,7 @@ def warm_start(model: Any, checkpoint: Path, labels: Sequence[str]) -> str:
     copied row by row for the labels both share, so a new label keeps its fresh row.
     """
     loaded = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    old_classes = [
-        _DETOXIFY_RENAMES.get(c, c) for c in loaded["config"]["dataset"]["args"]["classes"]
-    ]
+    old_classes = loaded_labels(loaded)
     source: dict[str, torch.Tensor] = loaded["state_dict"]
     target = model.state_dict()
     taken = 0

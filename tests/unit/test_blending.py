@@ -115,3 +115,26 @@ def test_blend_models_command__writes_a_loadable_folder_and_names_what_is_wrong(
         == 1
     )
     assert "between 0 and 1" in capsys.readouterr().err
+
+
+def test_staged_folder__replaces_keeps_a_folder_that_appeared_or_leaves_nothing_on_error(
+    tmp_path: Path,
+) -> None:
+    from moderation.model_build import staged_folder
+
+    dest = tmp_path / "model"
+    with staged_folder(dest) as staging:
+        (staging / CHECKPOINT_NAME).write_text("first")
+    with staged_folder(dest) as staging:
+        (staging / CHECKPOINT_NAME).write_text("second")
+    assert (dest / CHECKPOINT_NAME).read_text() == "second"
+
+    with staged_folder(dest, replace=False) as staging:  # another process got there first
+        (staging / CHECKPOINT_NAME).write_text("third")
+    assert (dest / CHECKPOINT_NAME).read_text() == "second"
+
+    with pytest.raises(RuntimeError), staged_folder(dest) as staging:
+        (staging / CHECKPOINT_NAME).write_text("half")
+        raise RuntimeError("failed midway")
+    assert (dest / CHECKPOINT_NAME).read_text() == "second"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
